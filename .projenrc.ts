@@ -1,0 +1,83 @@
+import { awscdk, javascript, TaskShell } from 'projen';
+
+const SHARP_VERSION = '0.35.5';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-image-preprocessing-pipeline',
+  description: 'AWS CDK construct: S3 uploads become clean, resized images (sharp layer, least-privilege IAM, failure queue, alarms), and the same pipeline runs locally with no AWS account.',
+  author: 'cdk-image-preprocessing-pipeline contributors',
+  authorAddress: 'maintainers@example.com',
+  repositoryUrl: 'https://github.com/cdk-image-preprocessing-pipeline/cdk-image-preprocessing-pipeline.git',
+  keywords: ['cdk', 'awscdk', 'aws-cdk', 's3', 'lambda', 'sharp', 'image', 'resize', 'thumbnail', 'grayscale'],
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  // keep the projenrc tsconfig inside projen's own folder, so the top level stays as designed
+  projenrcTsOptions: { projenCodeDir: '.projen' },
+  cdkVersion: '2.276.0',
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~6.0.0',
+  // ts-jest and typescript-eslint need a TypeScript with the classic compiler API
+  typescriptVersion: '~5.9.0',
+  minNodeVersion: '20.9.0',
+  tsconfigDevFile: 'tsconfig.dev.json',
+  sampleCode: false,
+  github: false,
+  release: false,
+  devDeps: [
+    '@types/aws-lambda',
+    '@aws-sdk/client-s3@^3',
+    `sharp@${SHARP_VERSION}`,
+    'cdk-nag@^3',
+    'aws-sdk-client-mock@^4',
+  ],
+  jestOptions: {
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    jestConfig: {
+      setupFilesAfterEnv: ['<rootDir>/test/setup.ts'],
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+    },
+  },
+  gitignore: ['cdk.out', '/assets/', '/.layer-cache/', 'test/**/*.snapshot/**/asset.*'],
+});
+
+// `LambdaFunction` passes these on to the bundler, which also understands `minify`.
+const handlerBundling: javascript.BundlingOptions = { externals: ['sharp'], sourcemap: false, ...{ minify: true } };
+
+// The handler bundle: sharp comes from the layer, the S3 client is bundled (pinned, faster cold start).
+new awscdk.LambdaFunction(project, {
+  entrypoint: 'lambda-src/process-image.lambda.ts',
+  constructFile: 'src/private/process-image-function.ts',
+  constructName: 'ProcessImageFunction',
+  cdkDeps: project.cdkDeps,
+  // no fixed runtime: the generated construct takes one, and the pipeline passes Runtime.NODEJS_24_X
+  awsSdkConnectionReuse: false,
+  bundlingOptions: handlerBundling,
+});
+
+// The sharp layer: npm's cross-platform install, one folder per architecture, built before compile.
+const layerTask = project.addTask('build:sharp-layer', {
+  description: `Assemble the sharp ${SHARP_VERSION} Lambda layer for linux arm64 and x64 into assets/sharp-layer`,
+  exec: 'bash lambda-src/layer/build.sh',
+  shell: TaskShell.system(),
+});
+project.preCompileTask.spawn(layerTask);
+
+// Tests synthesize stacks that reference the bundle and the layer: make them first.
+const bundleTask = project.tasks.tryFind('bundle');
+if (bundleTask) {
+  project.testTask.prependSpawn(layerTask);
+  project.testTask.prependSpawn(bundleTask);
+}
+
+project.tsconfigDev.addInclude('lambda-src/**/*.ts');
+project.eslint?.addLintPattern('lambda-src');
+project.eslint?.allowDevDeps('lambda-src/**');
+
+project.addPackageIgnore('/lambda-src/');
+project.addPackageIgnore('/.layer-cache/');
+project.addPackageIgnore('cdk.out');
+// projen ignores every `dist` folder; sharp's own dist/ is code the layer needs
+project.addPackageIgnore('!/assets/**/dist/');
+
+project.synth();

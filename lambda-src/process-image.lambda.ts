@@ -1,0 +1,40 @@
+/**
+ * Lambda entry point: S3 ObjectCreated notifications in, variants or failure records out.
+ * Everything is set up at init; a bad PIPELINE_CONFIG stops the function there with one log line.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { ConfigError, parsePipelineConfig, type PipelineConfig } from './config';
+import { ImageProcessor, jsonLogger } from './processor';
+import { configureSharp } from './transform';
+
+function init(): ImageProcessor {
+  let config: PipelineConfig;
+  try {
+    config = parsePipelineConfig(process.env.PIPELINE_CONFIG);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      jsonLogger({ level: 'FATAL', message: e.message });
+    }
+    throw e;
+  }
+  // Lambda gives one vCPU per 1769 MB: more libvips threads than that only contend.
+  const memory = Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? 1769);
+  configureSharp(Math.ceil(memory / 1769));
+
+  const endpoint = process.env.PIPELINE_S3_ENDPOINT;
+  const s3 = new S3Client(endpoint
+    ? { endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
+    : {});
+  return new ImageProcessor(s3, config);
+}
+
+const processor = init();
+
+export const handler = async (event: unknown) => {
+  const outcomes = await processor.handleEvent(event);
+  return {
+    processed: outcomes.filter((o) => o.status === 'processed').length,
+    rejected: outcomes.filter((o) => o.status === 'rejected').length,
+    skipped: outcomes.filter((o) => o.status === 'skipped').length,
+  };
+};

@@ -1,0 +1,215 @@
+/**
+ * The handler's rules, over any S3 client: one S3 event record in, outputs or a failure record out.
+ * Permanent failures (the input is at fault) end as a failure record; transient ones (S3 errors)
+ * throw, so that Lambda retries and, past its retries, sends the event to the failure queue.
+ */
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { PipelineConfig } from './config';
+import { failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason } from './transform';
+
+/** The parts of an S3 event record the handler reads. */
+export interface S3EventRecordLike {
+  readonly eventSource?: string;
+  readonly eventName?: string;
+  readonly s3: {
+    readonly bucket: { readonly name: string };
+    readonly object: { readonly key: string; readonly size?: number; readonly eTag?: string };
+  };
+}
+
+export type RecordOutcome =
+  | { readonly status: 'processed'; readonly key: string; readonly outputs: { key: string; bytes: number }[]; readonly ms: number }
+  | { readonly status: 'rejected'; readonly key: string; readonly reason: RejectReason; readonly failureRecord: string }
+  | { readonly status: 'skipped'; readonly key: string; readonly why: string };
+
+/** The failure record written under `<outputPrefix>_failed/`. */
+export interface FailureRecord {
+  readonly bucket: string;
+  readonly key: string;
+  readonly eTag?: string;
+  readonly size?: number;
+  readonly reason: RejectReason;
+  readonly message: string;
+  readonly time: string;
+}
+
+export type Logger = (entry: Record<string, unknown>) => void;
+
+export const jsonLogger: Logger = (entry) => {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+};
+
+/** Thrown when some records of an event failed transiently; the others were done. */
+export class TransientFailure extends Error {
+  constructor(readonly failures: { key: string; error: Error }[]) {
+    super(`${failures.length} record(s) failed and will be retried: `
+      + failures.map((f) => `${f.key}: ${f.error.name}: ${f.error.message}`).join('; '));
+    this.name = 'TransientFailure';
+  }
+}
+
+export class ImageProcessor {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly config: PipelineConfig,
+    private readonly log: Logger = jsonLogger,
+  ) {}
+
+  /**
+   * Handles an S3 notification event (or S3's test event). Every record is attempted; if any
+   * failed transiently, a `TransientFailure` is thrown after the others are done.
+   */
+  async handleEvent(event: unknown): Promise<RecordOutcome[]> {
+    const records = recordsOf(event);
+    const outcomes: RecordOutcome[] = [];
+    const failures: { key: string; error: Error }[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < records.length) {
+        const record = records[next++];
+        try {
+          outcomes.push(await this.processRecord(record));
+        } catch (e) {
+          const error = e as Error;
+          const key = safeKey(record);
+          this.log({ level: 'ERROR', message: 'transient failure, will be retried', key, error: `${error.name}: ${error.message}` });
+          failures.push({ key, error });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, records.length) }, worker));
+    if (failures.length > 0) {
+      throw new TransientFailure(failures);
+    }
+    return outcomes;
+  }
+
+  async processRecord(record: S3EventRecordLike): Promise<RecordOutcome> {
+    const started = Date.now();
+    const bucket = record.s3.bucket.name;
+    const key = decodeKey(record.s3.object.key);
+    const eTag = record.s3.object.eTag;
+    const size = record.s3.object.size;
+
+    if (record.eventName !== undefined && !record.eventName.startsWith('ObjectCreated:')) {
+      return this.skip(key, `event ${record.eventName} is not an upload`);
+    }
+    if (!key.startsWith(this.config.inputPrefix)) {
+      return this.skip(key, `key is outside the input prefix "${this.config.inputPrefix}"`);
+    }
+    if (bucket === this.config.outputBucket && key.startsWith(this.config.outputPrefix)) {
+      return this.skip(key, 'key is under the output prefix');
+    }
+
+    let body: Buffer;
+    try {
+      // Known from the event: refuse without downloading.
+      if (size === 0) {
+        throw new ImageRejectedError('empty-object', 'the object is empty (0 bytes)');
+      }
+      if (size !== undefined && size > this.config.maxInputBytes) {
+        throw new ImageRejectedError('too-many-bytes', `the object has ${size} bytes, more than the limit of ${this.config.maxInputBytes}`);
+      }
+      const got = await this.get(bucket, key, eTag);
+      if (got === undefined) {
+        return this.skip(key, 'the object changed or was deleted since the event; its own event follows');
+      }
+      body = got;
+      const result = await transformImage(body, this.config);
+      const outputs: { key: string; bytes: number }[] = [];
+      for (const out of result.outputs) {
+        const outKey = variantKey(this.config, key, out.variant, out.extension);
+        await this.s3.send(new PutObjectCommand({
+          Bucket: this.config.outputBucket,
+          Key: outKey,
+          Body: out.body,
+          ContentType: out.contentType,
+          Metadata: { 'source-key': encodeURIComponent(key), 'source-etag': eTag ?? '' },
+        }));
+        outputs.push({ key: outKey, bytes: out.body.length });
+      }
+      const ms = Date.now() - started;
+      this.log({ level: 'INFO', message: 'image processed', key, eTag, bytes: body.length, outputs, ms });
+      this.metric('ImagesProcessed');
+      return { status: 'processed', key, outputs, ms };
+    } catch (e) {
+      if (!(e instanceof ImageRejectedError)) throw e;
+      const failureRecord = failureKey(this.config, key);
+      const rec: FailureRecord = { bucket, key, eTag, size, reason: e.reason, message: e.message, time: new Date().toISOString() };
+      await this.s3.send(new PutObjectCommand({
+        Bucket: this.config.outputBucket,
+        Key: failureRecord,
+        Body: JSON.stringify(rec, null, 2),
+        ContentType: 'application/json',
+      }));
+      this.log({ level: 'WARN', message: 'image rejected', key, eTag, reason: e.reason, detail: e.message, failureRecord });
+      this.metric('ImagesRejected', { Reason: e.reason });
+      return { status: 'rejected', key, reason: e.reason, failureRecord };
+    }
+  }
+
+  /** Reads the object as it was when the event was sent; undefined if it has changed or gone since. */
+  private async get(bucket: string, key: string, eTag: string | undefined): Promise<Buffer | undefined> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        IfMatch: eTag ? `"${eTag.replace(/"/g, '')}"` : undefined,
+      }));
+      if (!res.Body) return Buffer.alloc(0);
+      const bytes = await res.Body.transformToByteArray();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      const status = err.$metadata?.httpStatusCode;
+      if (status === 412 || status === 404 || err.name === 'PreconditionFailed' || err.name === 'NoSuchKey') {
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  private skip(key: string, why: string): RecordOutcome {
+    this.log({ level: 'INFO', message: 'record skipped', key, why });
+    return { status: 'skipped', key, why };
+  }
+
+  /** One CloudWatch embedded-metric-format line. */
+  private metric(name: string, dimensions: Record<string, string> = {}): void {
+    const pipeline = process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'local';
+    const dims = { Pipeline: pipeline, ...dimensions };
+    const sets = [['Pipeline'], ...(Object.keys(dimensions).length ? [Object.keys(dims)] : [])];
+    this.log({
+      _aws: {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: sets, Metrics: [{ Name: name, Unit: 'Count' }] }],
+      },
+      ...dims,
+      [name]: 1,
+    });
+  }
+}
+
+export const METRICS_NAMESPACE = 'ImagePreprocessingPipeline';
+
+/** S3 event keys are URL-encoded with `+` for a space. */
+export function decodeKey(raw: string): string {
+  return decodeURIComponent(raw.replace(/\+/g, ' '));
+}
+
+function safeKey(record: S3EventRecordLike): string {
+  try {
+    return decodeKey(record.s3.object.key);
+  } catch {
+    return record.s3?.object?.key ?? '(unknown)';
+  }
+}
+
+/** The S3 records of an event; none for S3's `s3:TestEvent` or anything else. */
+export function recordsOf(event: unknown): S3EventRecordLike[] {
+  if (typeof event !== 'object' || event === null) return [];
+  const e = event as { Event?: string; Records?: unknown };
+  if (e.Event === 's3:TestEvent' || !Array.isArray(e.Records)) return [];
+  return e.Records.filter((r): r is S3EventRecordLike =>
+    typeof r === 'object' && r !== null && (r as { s3?: unknown }).s3 !== undefined);
+}

@@ -1,0 +1,230 @@
+/**
+ * The image transform: bytes in, one encoded image per variant out. Pure (no S3, no environment),
+ * so the handler, the local runner and the tests all run exactly this.
+ */
+import sharp from 'sharp';
+import type { InputFormat, OutputFormat, PipelineConfig, VariantConfig } from './config';
+
+/** Why an image is refused for good: retrying cannot change the answer. */
+export type RejectReason =
+  | 'empty-object'
+  | 'too-many-bytes'
+  | 'unsupported-format'
+  | 'too-many-pixels'
+  | 'corrupt-image';
+
+/** A permanent failure: the input itself is at fault. */
+export class ImageRejectedError extends Error {
+  constructor(readonly reason: RejectReason, message: string) {
+    super(message);
+    this.name = 'ImageRejectedError';
+  }
+}
+
+export type TransformPolicy = Pick<PipelineConfig,
+'variants' | 'acceptedFormats' | 'maxInputPixels' | 'maxInputBytes' | 'keepMetadata'>;
+
+export type EncodedFormat = Exclude<OutputFormat, 'original'> | 'gif' | 'tiff';
+
+export interface VariantOutput {
+  readonly variant: string;
+  readonly format: EncodedFormat;
+  readonly extension: string;
+  readonly contentType: string;
+  readonly body: Buffer;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+}
+
+export interface TransformResult {
+  readonly inputFormat: InputFormat;
+  readonly inputWidth: number;
+  readonly inputHeight: number;
+  readonly outputs: VariantOutput[];
+}
+
+const ENCODINGS: Record<EncodedFormat, { extension: string; contentType: string }> = {
+  jpeg: { extension: 'jpg', contentType: 'image/jpeg' },
+  png: { extension: 'png', contentType: 'image/png' },
+  webp: { extension: 'webp', contentType: 'image/webp' },
+  avif: { extension: 'avif', contentType: 'image/avif' },
+  gif: { extension: 'gif', contentType: 'image/gif' },
+  tiff: { extension: 'tif', contentType: 'image/tiff' },
+};
+
+/**
+ * Sets libvips up for a small, short-lived process: no operation cache (it only holds memory
+ * between unrelated images) and a thread pool sized to the CPU share the process has.
+ */
+export function configureSharp(threads: number): void {
+  sharp.cache(false);
+  sharp.concurrency(Math.max(1, Math.floor(threads)));
+}
+
+/** Decodes `input` once and encodes every configured variant. */
+export async function transformImage(input: Buffer, policy: TransformPolicy): Promise<TransformResult> {
+  if (input.length === 0) {
+    throw new ImageRejectedError('empty-object', 'the object is empty (0 bytes)');
+  }
+  if (input.length > policy.maxInputBytes) {
+    throw new ImageRejectedError('too-many-bytes', `the object has ${input.length} bytes, more than the limit of ${policy.maxInputBytes}`);
+  }
+  const header = await readHeader(input);
+  if (!policy.acceptedFormats.includes(header.format)) {
+    throw new ImageRejectedError('unsupported-format', `${header.format} images are not accepted (accepted: ${policy.acceptedFormats.join(', ')})`);
+  }
+  const pixels = header.width * header.height;
+  if (pixels > policy.maxInputPixels) {
+    throw new ImageRejectedError('too-many-pixels', `the image is ${header.width}x${header.height} (${pixels} pixels), more than the limit of ${policy.maxInputPixels}`);
+  }
+
+  try {
+    const outputs: VariantOutput[] = [];
+    if (policy.variants.length === 1) {
+      outputs.push(await encode(decoder(input, policy), policy.variants[0], header.format, policy.keepMetadata));
+    } else {
+      // One decode, shrunk on load to the largest size any variant needs, then every variant from it.
+      const source = await decodeShared(input, policy);
+      for (const v of policy.variants) {
+        outputs.push(await encode(sharp(source.data, { raw: source.info }), v, header.format, false));
+      }
+    }
+    return { inputFormat: header.format, inputWidth: header.width, inputHeight: header.height, outputs };
+  } catch (e) {
+    if (e instanceof ImageRejectedError) throw e;
+    throw new ImageRejectedError('corrupt-image', `the image could not be decoded: ${(e as Error).message}`);
+  }
+}
+
+/** The output key of a variant: `<outputPrefix><variant>/<input key less inputPrefix and extension>.<ext>`. */
+export function variantKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string, variant: string, extension: string): string {
+  return `${config.outputPrefix}${variant}/${stripExtension(relativeKey(config, inputKey))}.${extension}`;
+}
+
+/** Where the failure record of an input goes: `<outputPrefix>_failed/<input key less inputPrefix>.json`. */
+export function failureKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
+  return `${config.outputPrefix}_failed/${relativeKey(config, inputKey)}.json`;
+}
+
+function relativeKey(config: Pick<PipelineConfig, 'inputPrefix'>, key: string): string {
+  return key.startsWith(config.inputPrefix) ? key.slice(config.inputPrefix.length) : key;
+}
+
+function stripExtension(key: string): string {
+  const slash = key.lastIndexOf('/');
+  const dot = key.lastIndexOf('.');
+  return dot > slash + 1 ? key.slice(0, dot) : key;
+}
+
+interface Header {
+  readonly format: InputFormat;
+  readonly width: number;
+  readonly height: number;
+}
+
+async function readHeader(input: Buffer): Promise<Header> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/unsupported image format/i.test(message)) {
+      throw new ImageRejectedError('unsupported-format', 'the object is not an image in a format this pipeline reads');
+    }
+    throw new ImageRejectedError('corrupt-image', `the image header could not be read: ${message}`);
+  }
+  const format = inputFormatOf(meta);
+  if (format === undefined) {
+    throw new ImageRejectedError('unsupported-format', `${meta.format} images are not supported`);
+  }
+  if (!meta.width || !meta.height) {
+    throw new ImageRejectedError('corrupt-image', 'the image header has no dimensions');
+  }
+  // Multi-page images (GIF, TIFF) are read one page at a time: the first page counts.
+  return { format, width: meta.width, height: meta.pageHeight ?? meta.height };
+}
+
+function inputFormatOf(meta: sharp.Metadata): InputFormat | undefined {
+  switch (meta.format) {
+    case 'jpeg': case 'png': case 'webp': case 'gif': case 'tiff': case 'svg':
+      return meta.format;
+    case 'heif':
+      return meta.compression === 'av1' ? 'avif' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function decoder(input: Buffer, policy: TransformPolicy): sharp.Sharp {
+  return sharp(input, {
+    limitInputPixels: policy.maxInputPixels,
+    // Rejects truncated and corrupt data; tolerates the harmless warnings common in camera files.
+    failOn: 'error',
+    sequentialRead: true,
+    autoOrient: true,
+    pages: 1,
+  });
+}
+
+async function decodeShared(input: Buffer, policy: TransformPolicy): Promise<{ data: Buffer; info: sharp.Raw }> {
+  let img = decoder(input, policy);
+  const sized = policy.variants.every((v) => v.width !== undefined || v.height !== undefined);
+  if (sized) {
+    const width = Math.max(...policy.variants.map((v) => v.width ?? v.height ?? 1));
+    const height = Math.max(...policy.variants.map((v) => v.height ?? v.width ?? 1));
+    img = img.resize({ width, height, fit: 'outside', withoutEnlargement: true });
+  }
+  if (policy.variants.every((v) => v.grayscale)) {
+    img = img.toColourspace('b-w');
+  }
+  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+  return { data, info: { width: info.width, height: info.height, channels: info.channels } };
+}
+
+async function encode(img: sharp.Sharp, v: VariantConfig, inputFormat: InputFormat, keepMetadata: boolean): Promise<VariantOutput> {
+  const format = encodedFormat(v.format, inputFormat);
+  let p = img;
+  if (v.width !== undefined || v.height !== undefined) {
+    p = p.resize({
+      width: v.width,
+      height: v.height,
+      fit: v.fit,
+      withoutEnlargement: v.withoutEnlargement,
+      background: v.background,
+    });
+  }
+  if (format === 'jpeg') {
+    p = p.flatten({ background: v.background });
+  }
+  if (v.grayscale) {
+    // A true one-channel image (plus alpha where the format keeps it), as the original wrote.
+    p = p.toColourspace('b-w');
+  }
+  if (keepMetadata) {
+    p = p.keepMetadata();
+  }
+  switch (format) {
+    case 'jpeg': p = p.jpeg({ quality: v.quality ?? 80 }); break;
+    case 'png': p = p.png(); break;
+    case 'webp': p = p.webp({ quality: v.quality ?? 80 }); break;
+    case 'avif': p = p.avif({ quality: v.quality ?? 50, effort: 2 }); break;
+    case 'gif': p = p.gif(); break;
+    case 'tiff': p = p.tiff({ quality: v.quality ?? 80 }); break;
+  }
+  const { data, info } = await p.toBuffer({ resolveWithObject: true });
+  return {
+    variant: v.name,
+    format,
+    ...ENCODINGS[format],
+    body: data,
+    width: info.width,
+    height: info.height,
+    channels: info.channels,
+  };
+}
+
+function encodedFormat(wanted: OutputFormat, input: InputFormat): EncodedFormat {
+  if (wanted !== 'original') return wanted;
+  return input === 'svg' ? 'png' : input;
+}

@@ -1,0 +1,2 @@
+export * from './image-preprocessing-pipeline';
+export * from './sharp-layer';
