@@ -70,7 +70,7 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
   if (input.length > policy.maxInputBytes) {
     throw new ImageRejectedError('too-many-bytes', `the object has ${input.length} bytes, more than the limit of ${policy.maxInputBytes}`);
   }
-  const header = await readHeader(input);
+  const header = await readHeader(input, policy.acceptedFormats.includes('svg'));
   if (!policy.acceptedFormats.includes(header.format)) {
     throw new ImageRejectedError('unsupported-format', `${header.format} images are not accepted (accepted: ${policy.acceptedFormats.join(', ')})`);
   }
@@ -81,11 +81,14 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
 
   try {
     const outputs: VariantOutput[] = [];
-    if (policy.variants.length === 1) {
-      outputs.push(await encode(decoder(input, policy), policy.variants[0], header.format, policy.keepMetadata));
+    if (policy.variants.length === 1 || policy.keepMetadata) {
+      // Straight from the encoded input (the metadata to keep is there, not in decoded pixels).
+      for (const v of policy.variants) {
+        outputs.push(await encode(decoder(input, policy), v, header.format, policy.keepMetadata));
+      }
     } else {
       // One decode, shrunk on load to the largest size any variant needs, then every variant from it.
-      const source = await decodeShared(input, policy);
+      const source = await decodeShared(input, policy, header.hasAlpha);
       for (const v of policy.variants) {
         outputs.push(await encode(sharp(source.data, { raw: source.info }), v, header.format, false));
       }
@@ -121,15 +124,17 @@ interface Header {
   readonly format: InputFormat;
   readonly width: number;
   readonly height: number;
+  readonly hasAlpha: boolean;
 }
 
-async function readHeader(input: Buffer): Promise<Header> {
+async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
     const message = (e as Error).message;
-    if (/unsupported image format/i.test(message)) {
+    // An XML document that libvips took for an SVG is only corrupt if SVG is accepted at all.
+    if (/unsupported image format/i.test(message) || (!svgAccepted && /\b(svg|xml)\b/i.test(message))) {
       throw new ImageRejectedError('unsupported-format', 'the object is not an image in a format this pipeline reads');
     }
     throw new ImageRejectedError('corrupt-image', `the image header could not be read: ${message}`);
@@ -142,7 +147,7 @@ async function readHeader(input: Buffer): Promise<Header> {
     throw new ImageRejectedError('corrupt-image', 'the image header has no dimensions');
   }
   // Multi-page images (GIF, TIFF) are read one page at a time: the first page counts.
-  return { format, width: meta.width, height: meta.pageHeight ?? meta.height };
+  return { format, width: meta.width, height: meta.pageHeight ?? meta.height, hasAlpha: meta.hasAlpha ?? false };
 }
 
 function inputFormatOf(meta: sharp.Metadata): InputFormat | undefined {
@@ -167,7 +172,7 @@ function decoder(input: Buffer, policy: TransformPolicy): sharp.Sharp {
   });
 }
 
-async function decodeShared(input: Buffer, policy: TransformPolicy): Promise<{ data: Buffer; info: sharp.Raw }> {
+async function decodeShared(input: Buffer, policy: TransformPolicy, hasAlpha: boolean): Promise<{ data: Buffer; info: sharp.Raw }> {
   let img = decoder(input, policy);
   const sized = policy.variants.every((v) => v.width !== undefined || v.height !== undefined);
   if (sized) {
@@ -175,7 +180,8 @@ async function decodeShared(input: Buffer, policy: TransformPolicy): Promise<{ d
     const height = Math.max(...policy.variants.map((v) => v.height ?? v.width ?? 1));
     img = img.resize({ width, height, fit: 'outside', withoutEnlargement: true });
   }
-  if (policy.variants.every((v) => v.grayscale)) {
+  // One channel is enough when every variant is grayscale; raw b-w output has no alpha, so not then.
+  if (!hasAlpha && policy.variants.every((v) => v.grayscale)) {
     img = img.toColourspace('b-w');
   }
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
