@@ -1,0 +1,154 @@
+/**
+ * The package as a consumer sees it: `npm pack`, install the tarball into a fresh CDK app in a
+ * temporary folder, instantiate the construct from TypeScript, synthesize, and look at what
+ * CloudFormation and the cloud assembly would get.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { SharpLayer } from '../src';
+
+const ROOT = path.join(__dirname, '..');
+const repoPackage = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+
+function run(cmd: string, args: string[], cwd: string): string {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: 'true' } });
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+  }
+}
+
+/** lib/ is what the package ships: compile it if it is missing or older than src/. */
+function ensureCompiled(): void {
+  const lib = path.join(ROOT, 'lib', 'index.js');
+  const newestSource = listFiles(path.join(ROOT, 'src')).reduce((t, f) => Math.max(t, fs.statSync(f).mtimeMs), 0);
+  if (!fs.existsSync(lib) || fs.statSync(lib).mtimeMs < newestSource) {
+    run('npx', ['projen', 'compile'], ROOT);
+  }
+}
+
+function listFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]);
+}
+
+describe('the packed library in a fresh CDK app', () => {
+  let work: string;
+  let tarball: string;
+  let template: Template;
+  let assembly: string;
+
+  beforeAll(() => {
+    ensureCompiled();
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-'));
+    const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], ROOT));
+    tarball = path.join(work, packed[0].filename);
+
+    const app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
+      name: 'consumer-app',
+      private: true,
+      dependencies: {
+        'aws-cdk-lib': repoPackage.devDependencies['aws-cdk-lib'],
+        'constructs': repoPackage.devDependencies.constructs,
+        'cdk-image-preprocessing-pipeline': `file:${tarball}`,
+      },
+    }, null, 2));
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
+
+    fs.writeFileSync(path.join(app, 'app.ts'), [
+      "import { App, Stack } from 'aws-cdk-lib';",
+      "import { ImagePreprocessingPipeline } from 'cdk-image-preprocessing-pipeline';",
+      '',
+      "const app = new App({ outdir: 'cdk.out' });",
+      "const stack = new Stack(app, 'Consumer');",
+      "const pipeline = new ImagePreprocessingPipeline(stack, 'Images');",
+      'const layerArch: string = pipeline.sharpLayer.architecture.name;',
+      "if (layerArch !== 'arm64') throw new Error(layerArch);",
+      'app.synth();',
+      '',
+    ].join('\n'));
+    // Type-check and compile the app against the package's published .d.ts files.
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, skipLibCheck: true, target: 'ES2022', module: 'commonjs', moduleResolution: 'node', types: [] },
+      files: ['app.ts'],
+    }));
+    run(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], app);
+    run('node', ['app.js'], app);
+    assembly = path.join(app, 'cdk.out');
+    template = Template.fromJSON(JSON.parse(fs.readFileSync(path.join(assembly, 'Consumer.template.json'), 'utf8')));
+  }, 600_000);
+
+  /** The cloud-assembly folder of a directory asset, from its S3 key `<hash>.zip`. */
+  function assetDir(s3Key: string): string {
+    const hash = /^([a-f0-9]{64})\.zip$/.exec(s3Key)![1];
+    // CDK keeps a source folder's extension in the staged name (`asset.<hash>.lambda`)
+    const staged = fs.readdirSync(assembly).filter((f) => f === `asset.${hash}` || f.startsWith(`asset.${hash}.`));
+    expect(staged).toHaveLength(1);
+    return path.join(assembly, staged[0]);
+  }
+
+  afterAll(() => {
+    if (work && !process.env.KEEP_CONSUMER_APP) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the tarball ships the compiled library, the handler bundle and both layers, not the sources', () => {
+    const listing = run('tar', ['-tzf', tarball], work).split('\n');
+    expect(listing).toEqual(expect.arrayContaining([
+      'package/lib/index.js',
+      'package/lib/index.d.ts',
+      'package/.jsii',
+      'package/assets/lambda-src/process-image.lambda/index.js',
+      'package/assets/sharp-layer/arm64/nodejs/node_modules/sharp/package.json',
+      'package/assets/sharp-layer/arm64/nodejs/node_modules/sharp/dist/index.cjs',
+      'package/assets/sharp-layer/x64/nodejs/node_modules/sharp/dist/index.cjs',
+    ]));
+    expect(listing.filter((f) => f.startsWith('package/src/') || f.startsWith('package/lambda-src/') || f.startsWith('package/test/'))).toEqual([]);
+  });
+
+  test('synthesizes the processor on nodejs24.x arm64 with the sharp layer', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Layers: [{ Ref: Match.stringLikeRegexp('^ImagesSharpLayer') }],
+    });
+    template.resourceCountIs('AWS::S3::Bucket', 2);
+    template.resourceCountIs('AWS::Lambda::LayerVersion', 1);
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+  });
+
+  test('the layer asset holds the sharp binaries for arm64 only, and hashes as in the repo', () => {
+    const layer = Object.values(template.findResources('AWS::Lambda::LayerVersion'))[0];
+    const dir = assetDir(layer.Properties.Content.S3Key);
+    const modules = path.join(dir, 'nodejs', 'node_modules');
+    expect(fs.readdirSync(path.join(modules, '@img')).sort()).toEqual(['colour', 'sharp-libvips-linux-arm64', 'sharp-linux-arm64']);
+    expect(fs.readdirSync(path.join(modules, '@img', 'sharp-linux-arm64', 'lib'))).toContain(`sharp-linux-arm64-${SharpLayer.SHARP_VERSION}.node`);
+    const libvips = fs.readdirSync(path.join(modules, '@img', 'sharp-libvips-linux-arm64', 'lib'));
+    expect(libvips.some((f) => /^libvips-cpp\.so/.test(f))).toBe(true);
+    // An ELF binary built for aarch64 (e_machine 0xB7 at offset 18).
+    const node = fs.readFileSync(path.join(modules, '@img', 'sharp-linux-arm64', 'lib', `sharp-linux-arm64-${SharpLayer.SHARP_VERSION}.node`));
+    expect(node.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(node.readUInt16LE(18)).toBe(0xb7);
+
+    // The same layer synthesized from this repository's sources has the same asset hash.
+    const app = new App();
+    const stack = new Stack(app, 'Repo');
+    new SharpLayer(stack, 'Layer');
+    const repoLayer = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::LayerVersion'))[0];
+    expect(layer.Properties.Content.S3Key).toBe(repoLayer.Properties.Content.S3Key);
+  });
+
+  test('the handler asset is the bundled handler, with sharp left to the layer', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))
+      .find((r) => r.Properties.Handler === 'index.handler' && r.Properties.Runtime === 'nodejs24.x')!;
+    const bundle = fs.readFileSync(path.join(assetDir(fn.Properties.Code.S3Key), 'index.js'), 'utf8');
+    expect(bundle).toMatch(/require\("sharp"\)/);
+    expect(bundle).toContain('GetObjectCommand');
+  });
+});
