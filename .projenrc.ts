@@ -31,6 +31,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',
   ],
+  // one dev tsconfig (tsconfig.dev.json) covers src, lambda-src, test and .projenrc.ts
+  eslintOptions: { dirs: ['src'], projectService: false, tsconfigPath: './tsconfig.dev.json' },
   jestOptions: {
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
@@ -70,13 +72,41 @@ if (bundleTask) {
   project.testTask.prependSpawn(bundleTask);
 }
 
+// The local mode: the `image-pipeline` CLI and the process that plays one Lambda execution
+// environment. The S3 client and everything else is bundled; sharp comes from the layer.
+project.bundler.addBundle('lambda-src/local/cli.ts', {
+  platform: 'node',
+  target: 'node20',
+  externals: ['sharp'],
+  executable: true,
+  sourcemap: false,
+  watchTask: false,
+});
+project.bundler.addBundle('lambda-src/local/lambda-worker.ts', {
+  platform: 'node',
+  target: 'node20',
+  sourcemap: false,
+  watchTask: false,
+});
+project.addBins({ 'image-pipeline': 'assets/lambda-src/local/cli/index.js' });
+project.addTask('demo', {
+  description: 'Run the whole pipeline on this machine: upload sample images to the embedded S3 endpoint and report',
+  steps: [
+    { spawn: 'bundle' },
+    { spawn: layerTask.name },
+    { exec: 'node assets/lambda-src/local/cli/index.js demo', receiveArgs: true },
+  ],
+});
+
 project.tsconfigDev.addInclude('lambda-src/**/*.ts');
+project.tsconfigDev.addInclude('.projenrc.ts');
 project.eslint?.addLintPattern('lambda-src');
 project.eslint?.allowDevDeps('lambda-src/**');
 
 project.addPackageIgnore('/lambda-src/');
 project.addPackageIgnore('/.layer-cache/');
 project.addPackageIgnore('cdk.out');
+project.addPackageIgnore('/assets/sharp-layer/.*.stamp');
 // projen ignores every `dist` folder; sharp's own dist/ is code the layer needs
 project.addPackageIgnore('!/assets/**/dist/');
 

@@ -36,5 +36,6 @@ export const handler = async (event: unknown) => {
     processed: outcomes.filter((o) => o.status === 'processed').length,
     rejected: outcomes.filter((o) => o.status === 'rejected').length,
     skipped: outcomes.filter((o) => o.status === 'skipped').length,
+    outcomes,
   };
 };

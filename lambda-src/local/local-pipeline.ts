@@ -1,0 +1,151 @@
+/**
+ * The whole pipeline on one machine: the S3 endpoint with the input and output buckets, its
+ * ObjectCreated notifications filtered as the construct's are, and the local Lambda that runs the
+ * shipped handler on each.
+ */
+import { EventEmitter } from 'events';
+import * as fs from 'fs';
+import * as path from 'path';
+import { validatePipelineConfig, type PipelineConfig } from '../config';
+import { shippedAssets, type ShippedAssets } from './assets';
+import { LambdaPool, type InvocationDone, type InvocationFailed } from './lambda-pool';
+import { S3Server, type S3EventRecord } from './s3-server';
+
+export const DEFAULT_INPUT_BUCKET = 'input';
+export const DEFAULT_OUTPUT_BUCKET = 'output';
+
+export interface LocalPipelineOptions {
+  /** Folder for the buckets and the failure queue. */
+  readonly dataDir: string;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default 0 (a free port) */
+  readonly port?: number;
+  /**
+   * A PIPELINE_CONFIG document; the bucket names default to `input` and `output`.
+   * @default - the construct's defaults
+   */
+  readonly config?: Record<string, unknown>;
+  /** Key suffixes that trigger processing, as the construct's `inputSuffixes`. @default - all keys */
+  readonly inputSuffixes?: string[];
+  /** Execution environments at once. @default 2 */
+  readonly concurrency?: number;
+  /** @default 2 */
+  readonly retryAttempts?: number;
+  /** @default [1000, 2000] */
+  readonly retryDelaysMs?: number[];
+  /** @default 30000 */
+  readonly timeoutMs?: number;
+  /** Override the shipped handler or worker (tests). */
+  readonly assets?: Partial<ShippedAssets>;
+}
+
+/** Reads a PIPELINE_CONFIG document for local use: bucket names default to `input` and `output`. */
+export function localConfig(doc: Record<string, unknown> = {}): PipelineConfig {
+  return validatePipelineConfig({ inputBucket: DEFAULT_INPUT_BUCKET, outputBucket: DEFAULT_OUTPUT_BUCKET, ...doc });
+}
+
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read the config file ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`the config file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Emits `done` (InvocationDone), `failed` (InvocationFailed), `invoke` (the S3 event) and `log`.
+ */
+export class LocalPipeline extends EventEmitter {
+  readonly config: PipelineConfig;
+  readonly server: S3Server;
+  readonly failureQueueDir: string;
+  readonly assets: ShippedAssets;
+  private pool?: LambdaPool;
+
+  constructor(private readonly options: LocalPipelineOptions) {
+    super();
+    this.config = localConfig(options.config);
+    const shipped = options.assets?.handlerPath && options.assets?.workerPath ? undefined : shippedAssets();
+    this.assets = { ...shipped!, ...options.assets } as ShippedAssets;
+    this.failureQueueDir = path.join(path.resolve(options.dataDir), 'failure-queue');
+    this.server = new S3Server({
+      dataDir: options.dataDir,
+      host: options.host,
+      port: options.port,
+      buckets: [...new Set([this.config.inputBucket!, this.config.outputBucket])],
+    });
+  }
+
+  get inputBucket(): string {
+    return this.config.inputBucket!;
+  }
+
+  get outputBucket(): string {
+    return this.config.outputBucket;
+  }
+
+  get endpoint(): string {
+    return this.server.endpoint;
+  }
+
+  /** Events waiting or running. */
+  get pending(): number {
+    return this.pool?.pending ?? 0;
+  }
+
+  async start(): Promise<string> {
+    const endpoint = await this.server.start();
+    this.pool = new LambdaPool({
+      handlerPath: this.assets.handlerPath,
+      workerPath: this.assets.workerPath,
+      layerPaths: this.assets.layerPath ? [this.assets.layerPath] : [],
+      environment: {
+        PIPELINE_CONFIG: JSON.stringify(this.config),
+        PIPELINE_S3_ENDPOINT: endpoint,
+      },
+      failureQueueDir: this.failureQueueDir,
+      concurrency: this.options.concurrency,
+      retryAttempts: this.options.retryAttempts,
+      retryDelaysMs: this.options.retryDelaysMs,
+      timeoutMs: this.options.timeoutMs,
+    });
+    this.pool.on('done', (d: InvocationDone) => this.emit('done', d));
+    this.pool.on('failed', (f: InvocationFailed) => this.emit('failed', f));
+    this.pool.on('log', (line: string) => this.emit('log', line));
+    this.server.on('event', (event: { Records: S3EventRecord[] }) => this.onS3Event(event));
+    return endpoint;
+  }
+
+  /** Resolves when no event is waiting or running. */
+  async idle(): Promise<void> {
+    await this.pool?.idle();
+  }
+
+  /**
+   * Stops the endpoint, then the local Lambda: running and queued events finish within
+   * `graceMs`, and what is left goes to the failure queue.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
+    await this.server.stop();
+    await this.pool?.shutdown(graceMs);
+  }
+
+  /** The notification filter of the construct: the input bucket, ObjectCreated, prefix, suffixes. */
+  private onS3Event(event: { Records: S3EventRecord[] }): void {
+    const record = event.Records[0];
+    if (record.s3.bucket.name !== this.inputBucket || !record.eventName.startsWith('ObjectCreated:')) return;
+    const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, ' '));
+    if (!key.startsWith(this.config.inputPrefix)) return;
+    const suffixes = this.options.inputSuffixes ?? [];
+    if (suffixes.length > 0 && !suffixes.some((s) => key.endsWith(s))) return;
+    this.emit('invoke', event);
+    this.pool!.invoke(event);
+  }
+}

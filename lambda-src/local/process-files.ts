@@ -1,0 +1,93 @@
+/**
+ * `image-pipeline process`: the handler's transform on local files, written as the pipeline would
+ * write them (`<out>/<variant>/<relative path without extension>.<ext>`).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { PipelineConfig } from '../config';
+import { configureSharp, ImageRejectedError, transformImage, variantKey, type RejectReason } from '../transform';
+
+export interface FileResult {
+  readonly file: string;
+  readonly bytesIn: number;
+  readonly outputs: { path: string; bytes: number; width: number; height: number; channels: number }[];
+  readonly ms: number;
+  readonly error?: { reason: RejectReason | 'unreadable' | 'unwritable'; message: string };
+}
+
+/** The files named, and every file under the folders named (hidden ones excepted). */
+export function collectFiles(inputs: string[]): { file: string; relative: string }[] {
+  const found: { file: string; relative: string }[] = [];
+  for (const input of inputs) {
+    const stat = fs.statSync(input, { throwIfNoEntry: false });
+    if (!stat) throw new Error(`no such file or folder: ${input}`);
+    if (stat.isDirectory()) {
+      const walk = (dir: string) => {
+        for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+          if (e.name.startsWith('.')) continue;
+          const full = path.join(dir, e.name);
+          if (e.isDirectory()) walk(full);
+          else if (e.isFile()) found.push({ file: full, relative: path.relative(input, full).split(path.sep).join('/') });
+        }
+      };
+      walk(input);
+    } else {
+      found.push({ file: input, relative: path.basename(input) });
+    }
+  }
+  return found;
+}
+
+export async function processFiles(
+  files: { file: string; relative: string }[],
+  outDir: string,
+  config: PipelineConfig,
+  onDone: (r: FileResult) => void = () => undefined,
+  concurrency = os.availableParallelism(),
+): Promise<FileResult[]> {
+  configureSharp(1);
+  const results: FileResult[] = new Array(files.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      results[i] = await processOne(files[i], outDir, config);
+      onDone(results[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, files.length)) }, worker));
+  return results;
+}
+
+async function processOne(f: { file: string; relative: string }, outDir: string, config: PipelineConfig): Promise<FileResult> {
+  const started = process.hrtime.bigint();
+  const ms = () => Number(process.hrtime.bigint() - started) / 1e6;
+  let input: Buffer;
+  try {
+    input = fs.readFileSync(f.file);
+  } catch (e) {
+    return { file: f.file, bytesIn: 0, outputs: [], ms: ms(), error: { reason: 'unreadable', message: (e as Error).message } };
+  }
+  try {
+    const result = await transformImage(input, config);
+    const outputs = [];
+    for (const o of result.outputs) {
+      const key = variantKey({ inputPrefix: '', outputPrefix: config.outputPrefix }, f.relative, o.variant, o.extension);
+      const out = path.join(outDir, ...key.split('/'));
+      try {
+        fs.mkdirSync(path.dirname(out), { recursive: true });
+        fs.writeFileSync(out, o.body);
+      } catch (e) {
+        return { file: f.file, bytesIn: input.length, outputs, ms: ms(), error: { reason: 'unwritable', message: (e as Error).message } };
+      }
+      outputs.push({ path: out, bytes: o.body.length, width: o.width, height: o.height, channels: o.channels });
+    }
+    return { file: f.file, bytesIn: input.length, outputs, ms: ms() };
+  } catch (e) {
+    if (e instanceof ImageRejectedError) {
+      return { file: f.file, bytesIn: input.length, outputs: [], ms: ms(), error: { reason: e.reason, message: e.message } };
+    }
+    throw e;
+  }
+}
