@@ -4,7 +4,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, parsePipelineConfig, type PipelineConfig } from './config';
-import { ImageProcessor, jsonLogger } from './processor';
+import { ImageProcessor, isSqsEvent, jsonLogger } from './processor';
 import { configureSharp } from './transform';
 
 function init(): ImageProcessor {
@@ -31,6 +31,10 @@ function init(): ImageProcessor {
 const processor = init();
 
 export const handler = async (event: unknown) => {
+  if (isSqsEvent(event)) {
+    // Queue mode: partial batch responses, so only the failed messages come back.
+    return processor.handleSqsEvent(event);
+  }
   const outcomes = await processor.handleEvent(event);
   return {
     processed: outcomes.filter((o) => o.status === 'processed').length,

@@ -17,6 +17,17 @@ export interface S3EventRecordLike {
   };
 }
 
+/** The parts of an SQS event the handler reads. */
+export interface SqsEventLike {
+  readonly Records: { readonly messageId: string; readonly body: string; readonly eventSource?: string }[];
+}
+
+/** True for an SQS event (queue mode), as opposed to an S3 notification. */
+export function isSqsEvent(event: unknown): event is SqsEventLike {
+  const records = (event as { Records?: { eventSource?: string }[] } | null)?.Records;
+  return Array.isArray(records) && records.length > 0 && records[0]?.eventSource === 'aws:sqs';
+}
+
 export type RecordOutcome =
   | { readonly status: 'processed'; readonly key: string; readonly outputs: { key: string; bytes: number }[]; readonly ms: number }
   | { readonly status: 'rejected'; readonly key: string; readonly reason: RejectReason; readonly failureRecord: string }
@@ -60,28 +71,66 @@ export class ImageProcessor {
    * failed transiently, a `TransientFailure` is thrown after the others are done.
    */
   async handleEvent(event: unknown): Promise<RecordOutcome[]> {
-    const records = recordsOf(event);
+    const { outcomes, failures } = await this.processAll(recordsOf(event).map((record) => ({ record })));
+    if (failures.length > 0) {
+      throw new TransientFailure(failures);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Handles an SQS batch whose messages are S3 notifications (queue mode). Messages whose
+   * records failed transiently, or that are not S3 notifications at all, are reported as batch
+   * item failures: SQS delivers them again and, past the queue's receive limit, moves them to
+   * the failure queue. The others are deleted from the queue.
+   */
+  async handleSqsEvent(event: SqsEventLike): Promise<{ batchItemFailures: { itemIdentifier: string }[]; outcomes: RecordOutcome[] }> {
+    const failed = new Set<string>();
+    const work: { record: S3EventRecordLike; messageId: string }[] = [];
+    for (const message of event.Records) {
+      let body: unknown;
+      try {
+        body = JSON.parse(message.body);
+      } catch {
+        this.log({ level: 'ERROR', message: 'queue message is not JSON; left for the failure queue', messageId: message.messageId });
+        failed.add(message.messageId);
+        continue;
+      }
+      const test = (body as { Event?: string } | null)?.Event === 's3:TestEvent';
+      const records = recordsOf(body);
+      if (!test && records.length === 0) {
+        this.log({ level: 'ERROR', message: 'queue message is not an S3 notification; left for the failure queue', messageId: message.messageId });
+        failed.add(message.messageId);
+      }
+      for (const record of records) work.push({ record, messageId: message.messageId });
+    }
+    const { outcomes, failures } = await this.processAll(work);
+    for (const f of failures) failed.add(f.messageId!);
+    return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })), outcomes };
+  }
+
+  private async processAll<T extends { record: S3EventRecordLike; messageId?: string }>(work: T[]): Promise<{
+    outcomes: RecordOutcome[];
+    failures: { key: string; error: Error; messageId?: string }[];
+  }> {
     const outcomes: RecordOutcome[] = [];
-    const failures: { key: string; error: Error }[] = [];
+    const failures: { key: string; error: Error; messageId?: string }[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < records.length) {
-        const record = records[next++];
+      while (next < work.length) {
+        const { record, messageId } = work[next++];
         try {
           outcomes.push(await this.processRecord(record));
         } catch (e) {
           const error = e as Error;
           const key = safeKey(record);
           this.log({ level: 'ERROR', message: 'transient failure, will be retried', key, error: `${error.name}: ${error.message}` });
-          failures.push({ key, error });
+          failures.push({ key, error, messageId });
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, records.length) }, worker));
-    if (failures.length > 0) {
-      throw new TransientFailure(failures);
-    }
-    return outcomes;
+    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, work.length) }, worker));
+    return { outcomes, failures };
   }
 
   async processRecord(record: S3EventRecordLike): Promise<RecordOutcome> {

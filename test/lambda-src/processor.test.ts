@@ -518,3 +518,69 @@ describe('metrics', () => {
     expect(emf(logs)).toHaveLength(0);
   });
 });
+
+describe('queue mode (SQS messages holding S3 notifications)', () => {
+  function sqs(...bodies: string[]) {
+    return {
+      Records: bodies.map((body, i) => ({
+        messageId: `m${i}`,
+        receiptHandle: `r${i}`,
+        body,
+        attributes: {},
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:uploads',
+        awsRegion: 'us-east-1',
+      })),
+    };
+  }
+
+  test('processes each message and reports none failed when all succeed', async () => {
+    // GIVEN
+    const { p } = processor();
+
+    // WHEN
+    const res = await p.handleSqsEvent(sqs(JSON.stringify(event(record('uploads/a.jpg'))), JSON.stringify(event(record('uploads/b+c.jpg')))));
+
+    // THEN
+    expect(res.batchItemFailures).toEqual([]);
+    expect(puts().map((x) => x.Key).sort()).toEqual(['processed/grayscale-256/a.jpg', 'processed/grayscale-256/b c.jpg']);
+  });
+
+  test('ignores the s3:TestEvent S3 sends when the notification is set up', async () => {
+    const { p } = processor();
+    const res = await p.handleSqsEvent(sqs(JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: IN })));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(s3Mock.calls()).toHaveLength(0);
+  });
+
+  test('reports only the message whose record failed transiently, after processing the others', async () => {
+    // GIVEN: the second object cannot be read (S3 500)
+    s3Mock.on(GetObjectCommand, { Key: 'uploads/bad.jpg' }).rejects(s3Error('InternalError', 500));
+    const { p } = processor();
+
+    // WHEN
+    const res = await p.handleSqsEvent(sqs(JSON.stringify(event(record('uploads/good.jpg'))), JSON.stringify(event(record('uploads/bad.jpg')))));
+
+    // THEN
+    expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+    expect(puts().map((x) => x.Key)).toEqual(['processed/grayscale-256/good.jpg']);
+  });
+
+  test('leaves messages that are not S3 notifications for the failure queue', async () => {
+    const { p, logs } = processor();
+    const res = await p.handleSqsEvent(sqs('not json', JSON.stringify({ hello: 'world' })));
+    expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm0' }, { itemIdentifier: 'm1' }]);
+    expect(logs.filter((l) => l.level === 'ERROR')).toHaveLength(2);
+    expect(s3Mock.calls()).toHaveLength(0);
+  });
+
+  test('a rejected image is not a batch failure: it ends as a failure record', async () => {
+    s3Mock.on(GetObjectCommand).resolves(getResponse(Buffer.from('not an image at all')));
+    const { p } = processor();
+    const res = await p.handleSqsEvent(sqs(JSON.stringify(event(record('uploads/x.jpg')))));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(puts().map((x) => x.Key)).toEqual(['processed/_failed/x.jpg.json']);
+  });
+});
