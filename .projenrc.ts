@@ -27,6 +27,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   devDeps: [
     '@types/aws-lambda',
     '@aws-sdk/client-s3@^3',
+    '@aws-sdk/credential-provider-env@^3',
     `sharp@${SHARP_VERSION}`,
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',
@@ -43,8 +44,19 @@ const project = new awscdk.AwsCdkConstructLibrary({
   gitignore: ['cdk.out', '/assets/', '/.layer-cache/', 'test/**/*.snapshot/**/asset.*'],
 });
 
-// `LambdaFunction` passes these on to the bundler, which also understands `minify`.
-const handlerBundling: javascript.BundlingOptions = { externals: ['sharp'], sourcemap: false, ...{ minify: true } };
+// `LambdaFunction` passes these on to the bundler, which also understands `minify`, `mainFields`
+// and `esbuildArgs`. The SDK's ES modules let esbuild drop the S3 commands the handler never sends,
+// and Lambda's credentials are in the environment, so the default provider chain is replaced by
+// that one source: both cut the cold start.
+const handlerBundling: javascript.BundlingOptions = {
+  externals: ['sharp'],
+  sourcemap: false,
+  ...{
+    minify: true,
+    mainFields: ['module', 'main'],
+    esbuildArgs: { '--alias:@aws-sdk/credential-provider-node': './lambda-src/lambda-credentials.ts' },
+  },
+};
 
 // The handler bundle: sharp comes from the layer, the S3 client is bundled (pinned, faster cold start).
 new awscdk.LambdaFunction(project, {
