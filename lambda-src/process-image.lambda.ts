@@ -5,7 +5,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, parsePipelineConfig, type PipelineConfig } from './config';
 import { ImageProcessor, isSqsEvent, jsonLogger } from './processor';
-import { configureSharp } from './transform';
+import { configureSharp, memoryBudgetFor } from './transform';
 
 function init(): ImageProcessor {
   let config: PipelineConfig;
@@ -25,7 +25,7 @@ function init(): ImageProcessor {
   const s3 = new S3Client(endpoint
     ? { endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
     : {});
-  return new ImageProcessor(s3, config);
+  return new ImageProcessor(s3, config, jsonLogger, memoryBudgetFor(memory));
 }
 
 const processor = init();

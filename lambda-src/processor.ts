@@ -5,7 +5,7 @@
  */
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PipelineConfig } from './config';
-import { failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason } from './transform';
+import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
 
 /** The parts of an S3 event record the handler reads. */
 export interface S3EventRecordLike {
@@ -60,11 +60,19 @@ export class TransientFailure extends Error {
 }
 
 export class ImageProcessor {
+  private readonly policy: TransformPolicy;
+
+  /**
+   * @param memoryBudgetBytes what one image may use (see `memoryBudgetFor`); unlimited if undefined
+   */
   constructor(
     private readonly s3: S3Client,
     private readonly config: PipelineConfig,
     private readonly log: Logger = jsonLogger,
-  ) {}
+    memoryBudgetBytes?: number,
+  ) {
+    this.policy = { ...config, memoryBudgetBytes };
+  }
 
   /**
    * Handles an S3 notification event (or S3's test event). Every record is attempted; if any
@@ -156,15 +164,16 @@ export class ImageProcessor {
       if (size === 0) {
         throw new ImageRejectedError('empty-object', 'the object is empty (0 bytes)');
       }
-      if (size !== undefined && size > this.config.maxInputBytes) {
-        throw new ImageRejectedError('too-many-bytes', `the object has ${size} bytes, more than the limit of ${this.config.maxInputBytes}`);
+      const maxBytes = effectiveMaxBytes(this.policy);
+      if (size !== undefined && size > maxBytes) {
+        throw new ImageRejectedError('too-many-bytes', `the object has ${size} bytes, more than the limit of ${maxBytes}`);
       }
       const got = await this.get(bucket, key, eTag);
       if (got === undefined) {
         return this.skip(key, 'the object changed or was deleted since the event; its own event follows');
       }
       body = got;
-      const result = await transformImage(body, this.config);
+      const result = await transformImage(body, this.policy);
       const outputs: { key: string; bytes: number }[] = [];
       for (const out of result.outputs) {
         const outKey = variantKey(this.config, key, out.variant, out.extension);

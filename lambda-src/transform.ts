@@ -22,7 +22,32 @@ export class ImageRejectedError extends Error {
 }
 
 export type TransformPolicy = Pick<PipelineConfig,
-'variants' | 'acceptedFormats' | 'maxInputPixels' | 'maxInputBytes' | 'keepMetadata'>;
+'variants' | 'acceptedFormats' | 'maxInputPixels' | 'maxInputBytes' | 'keepMetadata'> & {
+  /**
+   * Memory this process can spend on one image (input bytes and decode buffers). Inputs that
+   * would need more are rejected before they are decoded, so the process never runs out.
+   * @default - no limit but maxInputBytes and maxInputPixels
+   */
+  readonly memoryBudgetBytes?: number;
+};
+
+/** What a Node.js Lambda process with sharp and the S3 client uses before its first image. */
+export const BASELINE_MEMORY_MB = 64;
+
+/** The memory one image may use in a function of `memoryMb` megabytes. */
+export function memoryBudgetFor(memoryMb: number): number {
+  return Math.max(16, memoryMb - BASELINE_MEMORY_MB) * 1024 * 1024;
+}
+
+/**
+ * The largest object worth downloading: the configured limit, and never more than half the
+ * memory budget (the bytes and the decode must fit together).
+ */
+export function effectiveMaxBytes(policy: Pick<TransformPolicy, 'maxInputBytes' | 'memoryBudgetBytes'>): number {
+  return policy.memoryBudgetBytes === undefined
+    ? policy.maxInputBytes
+    : Math.min(policy.maxInputBytes, Math.floor(policy.memoryBudgetBytes / 2));
+}
 
 export type EncodedFormat = Exclude<OutputFormat, 'original'> | 'gif' | 'tiff';
 
@@ -67,8 +92,9 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
   if (input.length === 0) {
     throw new ImageRejectedError('empty-object', 'the object is empty (0 bytes)');
   }
-  if (input.length > policy.maxInputBytes) {
-    throw new ImageRejectedError('too-many-bytes', `the object has ${input.length} bytes, more than the limit of ${policy.maxInputBytes}`);
+  const maxBytes = effectiveMaxBytes(policy);
+  if (input.length > maxBytes) {
+    throw new ImageRejectedError('too-many-bytes', `the object has ${input.length} bytes, more than the limit of ${maxBytes}`);
   }
   const header = await readHeader(input, policy.acceptedFormats.includes('svg'));
   if (!policy.acceptedFormats.includes(header.format)) {
@@ -77,6 +103,13 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
   const pixels = header.width * header.height;
   if (pixels > policy.maxInputPixels) {
     throw new ImageRejectedError('too-many-pixels', `the image is ${header.width}x${header.height} (${pixels} pixels), more than the limit of ${policy.maxInputPixels}`);
+  }
+
+  if (policy.memoryBudgetBytes !== undefined && header.fullFrameBytes !== undefined
+    && header.fullFrameBytes + input.length > policy.memoryBudgetBytes) {
+    const mib = (n: number) => Math.ceil(n / 1024 / 1024);
+    throw new ImageRejectedError('too-many-pixels', `decoding this ${header.width}x${header.height} ${header.layout} needs about `
+      + `${mib(header.fullFrameBytes)} MiB at once, more than the ${mib(policy.memoryBudgetBytes)} MiB this function can spare for one image`);
   }
 
   try {
@@ -125,6 +158,35 @@ interface Header {
   readonly width: number;
   readonly height: number;
   readonly hasAlpha: boolean;
+  /**
+   * For layouts that libvips must decode whole before it can shrink (progressive JPEG, interlaced
+   * PNG, GIF, AVIF), the bytes that takes; undefined for layouts decoded in strips.
+   */
+  readonly fullFrameBytes?: number;
+  readonly layout: string;
+}
+
+/** Bytes a whole-image decode holds, for the layouts that need one. */
+function fullFrameBytes(format: InputFormat, meta: sharp.Metadata, width: number, height: number): number | undefined {
+  const pixels = width * height;
+  const sampleBytes = /16|32|short|float|double/.test(String(meta.depth)) ? 2 : 1;
+  const channels = meta.channels ?? 3;
+  switch (format) {
+    case 'jpeg': {
+      if (!meta.isProgressive) return undefined;
+      // All DCT coefficients are kept (2 bytes each), one set per sample of each component.
+      const samples = channels === 1 ? 1 : meta.chromaSubsampling === '4:2:0' ? 1.5 : meta.chromaSubsampling === '4:2:2' ? 2 : channels;
+      return pixels * samples * 2;
+    }
+    case 'png':
+      return meta.isProgressive ? pixels * channels * sampleBytes : undefined;
+    case 'gif':
+      return pixels * 4;
+    case 'avif':
+      return pixels * Math.max(channels, 3) * sampleBytes;
+    default:
+      return undefined;
+  }
 }
 
 async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> {
@@ -147,7 +209,9 @@ async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> 
     throw new ImageRejectedError('corrupt-image', 'the image header has no dimensions');
   }
   // Multi-page images (GIF, TIFF) are read one page at a time: the first page counts.
-  return { format, width: meta.width, height: meta.pageHeight ?? meta.height, hasAlpha: meta.hasAlpha ?? false };
+  const height = meta.pageHeight ?? meta.height;
+  const layout = meta.isProgressive ? `${format === 'png' ? 'interlaced' : 'progressive'} ${format.toUpperCase()}` : format.toUpperCase();
+  return { format, width: meta.width, height, hasAlpha: meta.hasAlpha ?? false, fullFrameBytes: fullFrameBytes(format, meta, meta.width, height), layout };
 }
 
 function inputFormatOf(meta: sharp.Metadata): InputFormat | undefined {

@@ -794,3 +794,51 @@ describe('variantKey and failureKey', () => {
     expect(v).not.toBe(f);
   });
 });
+
+describe('the memory budget of one image', () => {
+  const MiB = 1024 * 1024;
+  // 2000x1500 (3 MP) with fine texture, so the encoded bytes stay small but real.
+  const make = (opts: { jpeg?: sharp.JpegOptions; png?: sharp.PngOptions }) => {
+    const img = sharp({ create: { width: 2000, height: 1500, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 10 } } });
+    return opts.jpeg ? img.jpeg(opts.jpeg).toBuffer() : img.png(opts.png).toBuffer();
+  };
+
+  test('fails when a progressive JPEG needs more than the budget to decode whole, while the baseline one of the same size fits', async () => {
+    // GIVEN: a progressive 4:2:0 JPEG keeps 1.5 coefficients of 2 bytes per pixel: 3 MP x 3 B = 9 MB
+    const progressive = await make({ jpeg: { progressive: true, quality: 80 } });
+    const baseline = await make({ jpeg: { quality: 80 } });
+    const policy = { ...config(), memoryBudgetBytes: 8 * MiB };
+
+    // THEN
+    const e = await rejection(progressive, policy);
+    expect(e.reason).toBe('too-many-pixels');
+    expect(e.message).toMatch(/progressive JPEG/);
+    await expect(transformImage(baseline, policy)).resolves.toBeDefined();
+    await expect(transformImage(progressive, { ...policy, memoryBudgetBytes: 16 * MiB })).resolves.toBeDefined();
+  });
+
+  test('fails when an interlaced PNG needs more than the budget, while the non-interlaced one fits', async () => {
+    // GIVEN: interlaced RGB, 3 MP x 3 B = 9 MB decoded at once
+    const gradient = Buffer.alloc(2000 * 1500 * 3);
+    for (let i = 0; i < gradient.length; i++) gradient[i] = Math.floor(i / 16) % 251;
+    const png = (progressive: boolean) => sharp(gradient, { raw: { width: 2000, height: 1500, channels: 3 } }).png({ progressive }).toBuffer();
+    const interlaced = await png(true);
+    const plain = await png(false);
+    // room for the bytes (twice them) but not for bytes plus the whole decode
+    const budget = 2 * Math.max(interlaced.length, plain.length);
+    expect(budget).toBeLessThan(interlaced.length + 9 * MiB);
+
+    // THEN
+    const e = await rejection(interlaced, { ...config(), memoryBudgetBytes: budget });
+    expect(e.reason).toBe('too-many-pixels');
+    expect(e.message).toMatch(/interlaced PNG/);
+    await expect(transformImage(plain, { ...config(), memoryBudgetBytes: budget })).resolves.toBeDefined();
+  });
+
+  test('fails when the object is more than half the budget, whatever maxInputBytes allows', async () => {
+    const input = await solid(64, 64, TEAL, 'png');
+    const e = await rejection(input, { ...config({ maxInputBytes: 10 * MiB }), memoryBudgetBytes: input.length * 2 - 2 });
+    expect(e.reason).toBe('too-many-bytes');
+    await expect(transformImage(input, { ...config({ maxInputBytes: 10 * MiB }), memoryBudgetBytes: input.length * 2 })).resolves.toBeDefined();
+  });
+});
