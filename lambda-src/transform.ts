@@ -211,7 +211,14 @@ async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> 
   // Multi-page images (GIF, TIFF) are read one page at a time: the first page counts.
   const height = meta.pageHeight ?? meta.height;
   const layout = meta.isProgressive ? `${format === 'png' ? 'interlaced' : 'progressive'} ${format.toUpperCase()}` : format.toUpperCase();
-  return { format, width: meta.width, height, hasAlpha: meta.hasAlpha ?? false, fullFrameBytes: fullFrameBytes(format, meta, meta.width, height), layout };
+  return {
+    format,
+    width: meta.width,
+    height,
+    hasAlpha: meta.hasAlpha ?? false,
+    fullFrameBytes: fullFrameBytes(format, meta, meta.width, height),
+    layout,
+  };
 }
 
 function inputFormatOf(meta: sharp.Metadata): InputFormat | undefined {
