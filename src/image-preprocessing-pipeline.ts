@@ -2,8 +2,10 @@ import { Duration, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cd
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -64,6 +66,20 @@ export enum InputFormat {
   AVIF = 'avif',
   /** SVG. Off by default: an SVG can reference other files and URLs. */
   SVG = 'svg',
+}
+
+/**
+ * How uploads reach the processor.
+ */
+export enum TriggerMode {
+  /** S3 event notifications invoke the function asynchronously; Lambda retries failed events. */
+  S3_NOTIFICATION = 's3-notification',
+  /**
+   * S3 event notifications go to an SQS queue that the function reads in batches, reporting
+   * failed messages one by one: for bursts and back-pressure. Messages received too often go to
+   * the failure queue.
+   */
+  QUEUE = 'queue',
 }
 
 /**
@@ -263,11 +279,49 @@ export interface ImagePreprocessingPipelineProps {
   readonly logRetention?: logs.RetentionDays;
 
   /**
+   * A KMS key to encrypt the buckets this construct creates; the processor is granted
+   * `kms:Decrypt` (input) and `kms:GenerateDataKey` (output) on it. Buckets you bring keep their
+   * own encryption (their `encryptionKey`, if any, is granted the same way).
+   *
+   * @default - S3-managed encryption (SSE-S3)
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * How uploads reach the processor.
+   *
+   * @default TriggerMode.S3_NOTIFICATION
+   */
+  readonly trigger?: TriggerMode;
+
+  /**
+   * In queue mode, the most messages one invocation gets (1 to 10000; above 10 needs
+   * `queueMaxBatchingWindow`).
+   *
+   * @default 10
+   */
+  readonly queueBatchSize?: number;
+
+  /**
+   * In queue mode, how long Lambda may wait to fill a batch (at most 5 minutes).
+   *
+   * @default - no wait
+   */
+  readonly queueMaxBatchingWindow?: Duration;
+
+  /**
    * What happens to the buckets this construct creates when they leave the stack.
    *
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Rejected uploads in 5 minutes that raise the rejected-images alarm.
+   *
+   * @default 1
+   */
+  readonly rejectedImagesAlarmThreshold?: number;
 
   /**
    * An SNS topic notified when an alarm fires (and when it recovers).
@@ -299,11 +353,21 @@ export class ImagePreprocessingPipeline extends Construct {
   /** The sharp layer of the processor. */
   public readonly sharpLayer: SharpLayer;
 
-  /** Receives the events that still failed after Lambda's retries. */
+  /** Receives the events that still failed after Lambda's retries (or the queue's receives). */
   public readonly failureQueue: sqs.IQueue;
 
-  /** The alarms: errors, throttles, duration near the timeout, failure-queue depth. */
+  /** In queue mode, the queue S3 notifications go to; undefined otherwise. */
+  public readonly uploadQueue?: sqs.IQueue;
+
+  /**
+   * The alarms: errors, throttles, duration near the timeout, failure-queue depth, recursive
+   * invocations dropped, rejected images, and async events dropped and their age (or, in queue
+   * mode, the age of the oldest upload message).
+   */
   public readonly alarms: cloudwatch.IAlarm[];
+
+  /** A CloudWatch dashboard of the pipeline: the original system's metrics and the images processed and rejected. */
+  public readonly dashboard: cloudwatch.Dashboard;
 
   /** The JSON document the processor reads from its `PIPELINE_CONFIG` environment variable. */
   public readonly pipelineConfig: string;
@@ -321,10 +385,12 @@ export class ImagePreprocessingPipeline extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const architecture = props.architecture ?? lambda.Architecture.ARM_64;
     const memorySize = props.memorySize ?? DEFAULTS.memorySize;
+    const queueMode = props.trigger === TriggerMode.QUEUE;
+    const retryAttempts = props.retryAttempts ?? 2;
     const timeout = props.timeout ?? DEFAULTS.timeout;
 
-    this.inputBucket = props.inputBucket ?? this.newBucket('InputBucket', removalPolicy);
-    this.outputBucket = props.outputBucket ?? this.newBucket('OutputBucket', removalPolicy);
+    this.inputBucket = props.inputBucket ?? this.newBucket('InputBucket', removalPolicy, props.encryptionKey);
+    this.outputBucket = props.outputBucket ?? this.newBucket('OutputBucket', removalPolicy, props.encryptionKey);
     this.inputPrefix = inputPrefix;
     this.outputPrefix = outputPrefix;
 
@@ -396,13 +462,34 @@ export class ImagePreprocessingPipeline extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       logGroup,
       reservedConcurrentExecutions: props.reservedConcurrency,
-      retryAttempts: props.retryAttempts ?? 2,
-      maxEventAge: props.maxEventAge ?? Duration.hours(6),
-      onFailure: new destinations.SqsDestination(this.failureQueue),
+      ...(queueMode ? {} : {
+        retryAttempts,
+        maxEventAge: props.maxEventAge ?? Duration.hours(6),
+        onFailure: new destinations.SqsDestination(this.failureQueue),
+      }),
     });
     this.processor = this.processorFunction;
 
-    const destination = new s3n.LambdaDestination(this.processorFunction);
+    let destination: s3.IBucketNotificationDestination;
+    if (queueMode) {
+      const uploadQueue = new sqs.Queue(this, 'UploadQueue', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        // Lambda's advice: at least six times the function timeout, so retries do not overlap.
+        visibilityTimeout: Duration.seconds(Math.min(43200, timeout.toSeconds() * 6)),
+        retentionPeriod: Duration.days(4),
+        deadLetterQueue: { queue: this.failureQueue, maxReceiveCount: retryAttempts + 1 },
+      });
+      this.uploadQueue = uploadQueue;
+      this.processorFunction.addEventSource(new lambdaEventSources.SqsEventSource(uploadQueue, {
+        batchSize: props.queueBatchSize ?? 10,
+        maxBatchingWindow: props.queueMaxBatchingWindow,
+        reportBatchItemFailures: true,
+      }));
+      destination = new s3n.SqsDestination(uploadQueue);
+    } else {
+      destination = new s3n.LambdaDestination(this.processorFunction);
+    }
     const suffixes = props.inputSuffixes ?? [];
     if (suffixes.length === 0) {
       this.inputBucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination,
@@ -413,7 +500,8 @@ export class ImagePreprocessingPipeline extends Construct {
         inputPrefix ? { prefix: inputPrefix, suffix } : { suffix });
     }
 
-    this.alarms = this.createAlarms(timeout, props.alarmTopic);
+    this.alarms = this.createAlarms(timeout, queueMode, props);
+    this.dashboard = this.createDashboard(queueMode);
     this.acknowledgeFindings(role);
   }
 
@@ -455,65 +543,159 @@ export class ImagePreprocessingPipeline extends Construct {
     return this.processorFunction.metricThrottles(props);
   }
 
+  /** Concurrent executions of the processor. */
+  public metricConcurrentExecutions(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.processorMetric('ConcurrentExecutions', { statistic: cloudwatch.Stats.MAXIMUM, ...props });
+  }
+
+  /** How long upload events waited before the processor ran them, in milliseconds (trigger S3_NOTIFICATION). */
+  public metricAsyncEventAge(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.processorMetric('AsyncEventAge', { statistic: cloudwatch.Stats.MAXIMUM, ...props });
+  }
+
+  /** Upload events Lambda dropped without running them (trigger S3_NOTIFICATION). */
+  public metricAsyncEventsDropped(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.processorMetric('AsyncEventsDropped', { statistic: cloudwatch.Stats.SUM, ...props });
+  }
+
+  /** Uploads made into their variants (an embedded metric the processor logs). */
+  public metricImagesProcessed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.pipelineMetric('ImagesProcessed', props);
+  }
+
+  /** Uploads rejected with a failure record (an embedded metric the processor logs). */
+  public metricImagesRejected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.pipelineMetric('ImagesRejected', props);
+  }
+
   /** Events waiting in the failure queue. */
   public metricFailureQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.failureQueue.metricApproximateNumberOfMessagesVisible(props);
   }
 
-  private newBucket(id: string, removalPolicy: RemovalPolicy): s3.Bucket {
+  private pipelineMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { Pipeline: this.processorFunction.functionName },
+      statistic: cloudwatch.Stats.SUM,
+      ...props,
+    });
+  }
+
+  private newBucket(id: string, removalPolicy: RemovalPolicy, encryptionKey?: kms.IKey): s3.Bucket {
     return new s3.Bucket(this, id, {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      encryption: s3.BucketEncryption.S3_MANAGED,
+      encryption: encryptionKey ? s3.BucketEncryption.KMS : s3.BucketEncryption.S3_MANAGED,
+      encryptionKey,
+      bucketKeyEnabled: encryptionKey ? true : undefined,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy,
     });
   }
 
-  private createAlarms(timeout: Duration, topic?: sns.ITopic): cloudwatch.IAlarm[] {
+  private createAlarms(timeout: Duration, queueMode: boolean, props: ImagePreprocessingPipelineProps): cloudwatch.IAlarm[] {
     const period = Duration.minutes(5);
+    const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    const sum = { period, statistic: cloudwatch.Stats.SUM };
+    const max = { period, statistic: cloudwatch.Stats.MAXIMUM };
     const alarms = [
-      new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-        alarmDescription: 'The image processor failed invocations (transient errors are retried; see its logs).',
-        metric: this.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'ThrottlesAlarm', {
-        alarmDescription: 'The image processor was throttled: raise its concurrency or the account limit.',
-        metric: this.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'DurationAlarm', {
-        alarmDescription: 'An image took more than 80% of the processor timeout: raise memorySize or timeout.',
-        metric: this.metricDuration({ period, statistic: cloudwatch.Stats.MAXIMUM }),
-        threshold: Math.floor(timeout.toMilliseconds() * 0.8),
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'FailureQueueAlarm', {
-        alarmDescription: 'Events failed past every retry and wait in the failure queue.',
-        metric: this.metricFailureQueueDepth({ period, statistic: cloudwatch.Stats.MAXIMUM }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+      alarm('ErrorsAlarm', 'The image processor failed invocations (transient errors are retried; see its logs).',
+        this.metricErrors(sum), 1),
+      alarm('ThrottlesAlarm', 'The image processor was throttled: raise its concurrency or the account limit.',
+        this.metricThrottles(sum), 1),
+      alarm('DurationAlarm', 'An image took more than 80% of the processor timeout: raise memorySize or timeout.',
+        this.metricDuration(max), Math.floor(timeout.toMilliseconds() * 0.8)),
+      alarm('FailureQueueAlarm', 'Events failed past every retry and wait in the failure queue.',
+        this.metricFailureQueueDepth(max), 1),
+      alarm('RecursiveInvocationsAlarm', 'Lambda stopped a recursive loop of the image processor: check that outputs do not trigger it.',
+        this.processorMetric('RecursiveInvocationsDropped', sum), 1),
+      alarm('RejectedImagesAlarm', 'Uploads were rejected as not processable images; their failure records are under _failed/ in the output bucket.',
+        this.metricImagesRejected(sum), props.rejectedImagesAlarmThreshold ?? 1),
     ];
-    if (topic) {
-      const action = new cw_actions.SnsAction(topic);
-      for (const alarm of alarms) {
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
+    if (queueMode) {
+      alarms.push(alarm('UploadQueueAgeAlarm', 'Uploads have waited more than 15 minutes in the upload queue: the processor is falling behind.',
+        this.uploadQueue!.metricApproximateAgeOfOldestMessage(max), 15 * 60));
+    } else {
+      alarms.push(
+        alarm('AsyncEventsDroppedAlarm', 'Lambda dropped upload events (too old or throttled too long) before the processor ran them.',
+          this.metricAsyncEventsDropped(sum), 1),
+        alarm('AsyncEventAgeAlarm', 'Upload events waited more than 15 minutes before the processor ran them.',
+          this.metricAsyncEventAge(max), 15 * 60 * 1000),
+      );
+    }
+    if (props.alarmTopic) {
+      const action = new cw_actions.SnsAction(props.alarmTopic);
+      for (const a of alarms) {
+        a.addAlarmAction(action);
+        a.addOkAction(action);
       }
     }
     return alarms;
+  }
+
+  private createDashboard(queueMode: boolean): cloudwatch.Dashboard {
+    const period = Duration.minutes(5);
+    const sum = { period, statistic: cloudwatch.Stats.SUM };
+    const max = { period, statistic: cloudwatch.Stats.MAXIMUM };
+    const invocations = this.metricInvocations(sum);
+    const errors = this.metricErrors(sum);
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Invocations', left: [invocations], width: 8 }),
+      new cloudwatch.GraphWidget({
+        title: 'Errors and success rate',
+        left: [errors],
+        right: [new cloudwatch.MathExpression({
+          expression: 'IF(invocations > 0, 100 - 100 * errors / invocations, 100)',
+          usingMetrics: { invocations, errors },
+          label: 'success rate (%)',
+          period,
+        })],
+        rightYAxis: { min: 0, max: 100 },
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({ title: 'Throttles', left: [this.metricThrottles(sum)], width: 8 }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Duration',
+        left: [
+          this.metricDuration({ period, statistic: cloudwatch.Stats.p(50), label: 'p50' }),
+          this.metricDuration({ period, statistic: cloudwatch.Stats.p(99), label: 'p99' }),
+          this.metricDuration({ ...max, label: 'max' }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({ title: 'Concurrent executions', left: [this.metricConcurrentExecutions(max)], width: 8 }),
+      queueMode
+        ? new cloudwatch.GraphWidget({ title: 'Upload queue: oldest message (s)', left: [this.uploadQueue!.metricApproximateAgeOfOldestMessage(max)], width: 8 })
+        : new cloudwatch.GraphWidget({
+          title: 'Async events: age (ms) and dropped',
+          left: [this.metricAsyncEventAge(max)],
+          right: [this.metricAsyncEventsDropped(sum)],
+          width: 8,
+        }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Images processed', left: [this.metricImagesProcessed(sum)], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Images rejected', left: [this.metricImagesRejected(sum)], width: 8 }),
+      new cloudwatch.GraphWidget({ title: 'Failure queue depth', left: [this.metricFailureQueueDepth(max)], width: 8 }),
+    );
+    return dashboard;
+  }
+
+  private processorMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.processorFunction.metric(metricName, props);
   }
 
   /** AwsSolutions findings that are by design, each with its reason. */
@@ -544,6 +726,9 @@ export class ImagePreprocessingPipeline extends Construct {
     }
   }
 }
+
+/** The CloudWatch namespace of the metrics the processor logs (embedded metric format). */
+const METRICS_NAMESPACE = 'ImagePreprocessingPipeline';
 
 /** The construct id aws-cdk-lib gives its bucket-notifications handler (aws-s3/lib/notifications-resource). */
 const BUCKET_NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
@@ -663,6 +848,29 @@ function validateProps(props: ImagePreprocessingPipelineProps): void {
     errors.push(`timeout must be from 1 second to 15 minutes, got ${props.timeout!.toHumanString()}`);
   }
   intIn('reservedConcurrency', props.reservedConcurrency, 1, 100_000);
+  intIn('rejectedImagesAlarmThreshold', props.rejectedImagesAlarmThreshold, 1, 1_000_000);
+  if (props.trigger !== undefined && !Object.values(TriggerMode).includes(props.trigger)) {
+    errors.push(`trigger must be one of ${Object.values(TriggerMode).join(', ')}, got "${props.trigger}"`);
+  }
+  const queueOnly = (name: string, v: unknown) => {
+    if (v !== undefined && props.trigger !== TriggerMode.QUEUE) errors.push(`${name} applies only with trigger TriggerMode.QUEUE`);
+  };
+  queueOnly('queueBatchSize', props.queueBatchSize);
+  queueOnly('queueMaxBatchingWindow', props.queueMaxBatchingWindow);
+  intIn('queueBatchSize', props.queueBatchSize, 1, 10_000);
+  const window = props.queueMaxBatchingWindow?.toSeconds();
+  if (window !== undefined && !Token.isUnresolved(window) && window > 300) {
+    errors.push(`queueMaxBatchingWindow must be at most 5 minutes, got ${props.queueMaxBatchingWindow!.toHumanString()}`);
+  }
+  if ((props.queueBatchSize ?? 0) > 10 && !window) {
+    errors.push(`queueBatchSize above 10 needs a queueMaxBatchingWindow, got ${props.queueBatchSize} with none`);
+  }
+  if (props.maxEventAge !== undefined && props.trigger === TriggerMode.QUEUE) {
+    errors.push('maxEventAge applies to asynchronous invocations; in queue mode messages are kept by the queue');
+  }
+  if (props.encryptionKey !== undefined && props.inputBucket !== undefined && props.outputBucket !== undefined) {
+    errors.push('encryptionKey encrypts the buckets this construct creates, and both buckets were given: set encryption on your own buckets instead');
+  }
   intIn('retryAttempts', props.retryAttempts, 0, 2);
   const age = props.maxEventAge?.toSeconds();
   if (age !== undefined && !Token.isUnresolved(age) && (age < 60 || age > 21600)) {
