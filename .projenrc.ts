@@ -28,6 +28,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@types/aws-lambda',
     '@aws-sdk/client-s3@^3',
     '@aws-sdk/credential-provider-env@^3',
+    '@aws-sdk/client-eventbridge@^3',
     `sharp@${SHARP_VERSION}`,
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',

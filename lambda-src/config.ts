@@ -39,7 +39,19 @@ export interface PipelineConfig {
   readonly keepMetadata: boolean;
   /** Records processed at once by one handler instance. */
   readonly concurrency: number;
+  /** Where ImageProcessed / ImageRejected events go; none are sent if unset. */
+  readonly events?: EventsConfig;
 }
+
+export interface EventsConfig {
+  /** The event bus name or ARN. */
+  readonly eventBusName: string;
+  /** The events' `source`. */
+  readonly source: string;
+}
+
+/** The `source` of the pipeline's EventBridge events. */
+export const EVENT_SOURCE = 'image-preprocessing-pipeline';
 
 /** The original system's output: one grayscale 256x256 JPEG, stretched to fill. */
 export const DEFAULT_VARIANT: VariantConfig = {
@@ -134,12 +146,21 @@ export function validatePipelineConfig(doc: unknown): PipelineConfig {
     maxInputBytes: integer(o, 'maxInputBytes', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_INPUT_BYTES,
     keepMetadata: bool(o, 'keepMetadata') ?? false,
     concurrency: integer(o, 'concurrency', 1, 64) ?? 1,
+    events: o.events === undefined || o.events === null ? undefined : parseEvents(o.events),
   };
 }
 
 /** True when one prefix contains the other, so objects under one could be under both. */
 export function overlaps(a: string, b: string): boolean {
   return a.startsWith(b) || b.startsWith(a);
+}
+
+function parseEvents(doc: unknown): EventsConfig {
+  const o = asObject(doc, 'events');
+  return {
+    eventBusName: requiredString(o, 'eventBusName', 'events'),
+    source: optionalString(o, 'source', 'events') ?? EVENT_SOURCE,
+  };
 }
 
 function parseVariant(doc: unknown, i: number): VariantConfig {

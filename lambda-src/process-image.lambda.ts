@@ -2,6 +2,7 @@
  * Lambda entry point: S3 ObjectCreated notifications in, variants or failure records out.
  * Everything is set up at init; a bad PIPELINE_CONFIG stops the function there with one log line.
  */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, parsePipelineConfig, type PipelineConfig } from './config';
 import { ImageProcessor, isSqsEvent, jsonLogger } from './processor';
@@ -21,11 +22,14 @@ function init(): ImageProcessor {
   const memory = Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? 1769);
   configureSharp(Math.ceil(memory / 1769));
 
+  // The local mode points the clients at its own endpoint.
   const endpoint = process.env.PIPELINE_S3_ENDPOINT;
   const s3 = new S3Client(endpoint
     ? { endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
     : {});
-  return new ImageProcessor(s3, config, jsonLogger, memoryBudgetFor(memory));
+  const eventsEndpoint = process.env.PIPELINE_EVENTS_ENDPOINT;
+  const events = config.events ? new EventBridgeClient(eventsEndpoint ? { endpoint: eventsEndpoint } : {}) : undefined;
+  return new ImageProcessor(s3, config, jsonLogger, memoryBudgetFor(memory), events);
 }
 
 const processor = init();

@@ -3,6 +3,7 @@
  * Permanent failures (the input is at fault) end as a failure record; transient ones (S3 errors)
  * throw, so that Lambda retries and, past its retries, sends the event to the failure queue.
  */
+import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PipelineConfig } from './config';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
@@ -28,8 +29,18 @@ export function isSqsEvent(event: unknown): event is SqsEventLike {
   return Array.isArray(records) && records.length > 0 && records[0]?.eventSource === 'aws:sqs';
 }
 
+/** One variant written for an upload. */
+export interface ProcessedOutput {
+  readonly variant: string;
+  readonly key: string;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly format: string;
+}
+
 export type RecordOutcome =
-  | { readonly status: 'processed'; readonly key: string; readonly outputs: { key: string; bytes: number }[]; readonly ms: number }
+  | { readonly status: 'processed'; readonly key: string; readonly outputs: ProcessedOutput[]; readonly ms: number }
   | { readonly status: 'rejected'; readonly key: string; readonly reason: RejectReason; readonly failureRecord: string }
   | { readonly status: 'skipped'; readonly key: string; readonly why: string };
 
@@ -64,12 +75,14 @@ export class ImageProcessor {
 
   /**
    * @param memoryBudgetBytes what one image may use (see `memoryBudgetFor`); unlimited if undefined
+   * @param events where ImageProcessed and ImageRejected events go, when `config.events` is set
    */
   constructor(
     private readonly s3: S3Client,
     private readonly config: PipelineConfig,
     private readonly log: Logger = jsonLogger,
     memoryBudgetBytes?: number,
+    private readonly events?: EventBridgeClient,
   ) {
     this.policy = { ...config, memoryBudgetBytes };
   }
@@ -174,7 +187,7 @@ export class ImageProcessor {
       }
       body = got;
       const result = await transformImage(body, this.policy);
-      const outputs: { key: string; bytes: number }[] = [];
+      const outputs: ProcessedOutput[] = [];
       for (const out of result.outputs) {
         const outKey = variantKey(this.config, key, out.variant, out.extension);
         await this.s3.send(new PutObjectCommand({
@@ -184,9 +197,10 @@ export class ImageProcessor {
           ContentType: out.contentType,
           Metadata: { 'source-key': encodeURIComponent(key), 'source-etag': eTag ?? '' },
         }));
-        outputs.push({ key: outKey, bytes: out.body.length });
+        outputs.push({ variant: out.variant, key: outKey, bytes: out.body.length, width: out.width, height: out.height, format: out.format });
       }
       const ms = Date.now() - started;
+      await this.publish('ImageProcessed', { bucket, key, eTag, size: body.length, outputBucket: this.config.outputBucket, outputs, ms });
       this.log({ level: 'INFO', message: 'image processed', key, eTag, bytes: body.length, outputs, ms });
       this.metric('ImagesProcessed');
       return { status: 'processed', key, outputs, ms };
@@ -200,9 +214,32 @@ export class ImageProcessor {
         Body: JSON.stringify(rec, null, 2),
         ContentType: 'application/json',
       }));
+      await this.publish('ImageRejected', {
+        bucket, key, eTag, size, reason: e.reason, message: e.message, outputBucket: this.config.outputBucket, failureRecord,
+      });
       this.log({ level: 'WARN', message: 'image rejected', key, eTag, reason: e.reason, detail: e.message, failureRecord });
       this.metric('ImagesRejected', { Reason: e.reason });
       return { status: 'rejected', key, reason: e.reason, failureRecord };
+    }
+  }
+
+  /**
+   * Sends one EventBridge event about an image, when events are configured. A failure throws, so
+   * the record is retried (the outputs are written again, to the same keys) and the event is not lost.
+   */
+  private async publish(detailType: 'ImageProcessed' | 'ImageRejected', detail: Record<string, unknown>): Promise<void> {
+    if (!this.events || !this.config.events) return;
+    const res = await this.events.send(new PutEventsCommand({
+      Entries: [{
+        Source: this.config.events.source,
+        DetailType: detailType,
+        EventBusName: this.config.events.eventBusName,
+        Detail: JSON.stringify({ pipeline: process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'local', ...detail }),
+      }],
+    }));
+    if ((res.FailedEntryCount ?? 0) > 0) {
+      const entry = res.Entries?.find((x) => x.ErrorCode);
+      throw new Error(`EventBridge refused the ${detailType} event: ${entry?.ErrorCode ?? 'unknown'}: ${entry?.ErrorMessage ?? ''}`);
     }
   }
 

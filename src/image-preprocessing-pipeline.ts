@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -317,6 +318,22 @@ export interface ImagePreprocessingPipelineProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
+   * Send an EventBridge event after each upload: `ImageProcessed` (input key, eTag, outputs and
+   * their sizes) or `ImageRejected` (the reason), with source `image-preprocessing-pipeline`.
+   * See `onImageProcessed` and `onImageRejected`.
+   *
+   * @default true
+   */
+  readonly emitEvents?: boolean;
+
+  /**
+   * The bus the events go to.
+   *
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
    * Rejected uploads in 5 minutes that raise the rejected-images alarm.
    *
    * @default 1
@@ -356,6 +373,9 @@ export class ImagePreprocessingPipeline extends Construct {
   /** Receives the events that still failed after Lambda's retries (or the queue's receives). */
   public readonly failureQueue: sqs.IQueue;
 
+  /** The bus the ImageProcessed and ImageRejected events go to; undefined when `emitEvents` is false. */
+  public readonly eventBus?: events.IEventBus;
+
   /** In queue mode, the queue S3 notifications go to; undefined otherwise. */
   public readonly uploadQueue?: sqs.IQueue;
 
@@ -394,6 +414,10 @@ export class ImagePreprocessingPipeline extends Construct {
     this.inputPrefix = inputPrefix;
     this.outputPrefix = outputPrefix;
 
+    if (props.emitEvents ?? true) {
+      this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
+    }
+
     this.pipelineConfig = Stack.of(this).toJsonString({
       version: 1,
       inputBucket: this.inputBucket.bucketName,
@@ -406,6 +430,7 @@ export class ImagePreprocessingPipeline extends Construct {
       maxInputBytes: (props.maxInputBytes ?? DEFAULTS.maxInputBytes).toBytes(),
       keepMetadata: props.keepMetadata ?? false,
       concurrency: 1,
+      events: this.eventBus ? { eventBusName: this.eventBus.eventBusName, source: EVENT_SOURCE } : undefined,
     });
 
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', {
@@ -447,6 +472,13 @@ export class ImagePreprocessingPipeline extends Construct {
       actions: ['s3:PutObject'],
       resources: [this.outputBucket.arnForObjects(`${outputPrefix}*`)],
     }));
+    if (this.eventBus) {
+      role.addToPrincipalPolicy(new iam.PolicyStatement({
+        sid: 'SendImageEvents',
+        actions: ['events:PutEvents'],
+        resources: [this.eventBus.eventBusArn],
+      }));
+    }
     this.inputBucket.encryptionKey?.grant(role, 'kms:Decrypt');
     this.outputBucket.encryptionKey?.grant(role, 'kms:GenerateDataKey');
 
@@ -503,6 +535,43 @@ export class ImagePreprocessingPipeline extends Construct {
     this.alarms = this.createAlarms(timeout, queueMode, props);
     this.dashboard = this.createDashboard(queueMode);
     this.acknowledgeFindings(role);
+  }
+
+  /**
+   * A rule on the pipeline's event bus that matches this pipeline's `ImageProcessed` events, whose
+   * detail is `{ pipeline, bucket, key, eTag, size, outputBucket, outputs: [{ variant, key, bytes,
+   * width, height, format }], ms }`. Give a target in `options` or add one to the rule.
+   */
+  public onImageProcessed(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return this.onImageEvent(id, 'ImageProcessed', options);
+  }
+
+  /**
+   * A rule on the pipeline's event bus that matches this pipeline's `ImageRejected` events, whose
+   * detail is `{ pipeline, bucket, key, eTag, size, reason, message, outputBucket, failureRecord }`.
+   */
+  public onImageRejected(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return this.onImageEvent(id, 'ImageRejected', options);
+  }
+
+  private onImageEvent(id: string, detailType: string, options: events.OnEventOptions): events.Rule {
+    if (!this.eventBus) {
+      throw new Error(`on${detailType}: this pipeline sends no events (emitEvents is false)`);
+    }
+    const rule = new events.Rule(this, id, {
+      eventBus: this.eventBus,
+      description: options.description ?? `${detailType} events of ${this.node.path}`,
+      ruleName: options.ruleName,
+      crossStackScope: options.crossStackScope,
+    });
+    rule.addEventPattern({
+      source: [EVENT_SOURCE],
+      detailType: [detailType],
+      detail: { pipeline: [this.processorFunction.functionName] },
+    });
+    rule.addEventPattern(options.eventPattern);
+    if (options.target) rule.addTarget(options.target);
+    return rule;
   }
 
   /**
@@ -726,6 +795,9 @@ export class ImagePreprocessingPipeline extends Construct {
     }
   }
 }
+
+/** The `source` of the pipeline's EventBridge events. */
+const EVENT_SOURCE = 'image-preprocessing-pipeline';
 
 /** The CloudWatch namespace of the metrics the processor logs (embedded metric format). */
 const METRICS_NAMESPACE = 'ImagePreprocessingPipeline';

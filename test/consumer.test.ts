@@ -64,6 +64,8 @@ describe('the packed library in a fresh CDK app', () => {
 
     fs.writeFileSync(path.join(app, 'app.ts'), [
       "import { App, Stack } from 'aws-cdk-lib';",
+      "import * as targets from 'aws-cdk-lib/aws-events-targets';",
+      "import * as sqs from 'aws-cdk-lib/aws-sqs';",
       "import { ImagePreprocessingPipeline } from 'cdk-image-preprocessing-pipeline';",
       '',
       "const app = new App({ outdir: 'cdk.out' });",
@@ -71,6 +73,9 @@ describe('the packed library in a fresh CDK app', () => {
       "const pipeline = new ImagePreprocessingPipeline(stack, 'Images');",
       'const layerArch: string = pipeline.sharpLayer.architecture.name;',
       "if (layerArch !== 'arm64') throw new Error(layerArch);",
+      '// what comes after processing: classify each image from a queue',
+      "const classify = new sqs.Queue(stack, 'ToClassify', { enforceSSL: true });",
+      "pipeline.onImageProcessed('Classify', { target: new targets.SqsQueue(classify) });",
       'app.synth();',
       '',
     ].join('\n'));
@@ -120,7 +125,17 @@ describe('the packed library in a fresh CDK app', () => {
     });
     template.resourceCountIs('AWS::S3::Bucket', 2);
     template.resourceCountIs('AWS::Lambda::LayerVersion', 1);
-    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+  });
+
+  test('an EventBridge rule takes the pipeline\'s ImageProcessed events to the consumer\'s queue', () => {
+    const queues = template.findResources('AWS::SQS::Queue');
+    const target = Object.keys(queues).find((id) => id.startsWith('ToClassify'))!;
+    const fn = Object.keys(template.findResources('AWS::Lambda::Function')).find((id) => id.startsWith('ImagesProcessor'))!;
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { 'source': ['image-preprocessing-pipeline'], 'detail-type': ['ImageProcessed'], 'detail': { pipeline: [{ Ref: fn }] } },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [target, 'Arn'] } })],
+    });
   });
 
   test('the layer asset holds the sharp binaries for arm64 only, and hashes as in the repo', () => {

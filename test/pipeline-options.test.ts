@@ -3,10 +3,13 @@
  */
 import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { ImagePreprocessingPipeline, ImagePreprocessingPipelineProps, TriggerMode } from '../src';
 
 function synth(props: ImagePreprocessingPipelineProps = {}, extra?: (stack: Stack) => Partial<ImagePreprocessingPipelineProps>) {
@@ -226,5 +229,64 @@ describe('grants', () => {
       }),
     ]));
     expect(statements.every((s: { Resource: unknown }) => JSON.stringify(s.Resource).match(/\/(in|out)\/\*/))).toBe(true);
+  });
+});
+
+describe('EventBridge events', () => {
+  function configDoc(stack: Stack, pipeline: ImagePreprocessingPipeline): Record<string, unknown> {
+    // The document is JSON with tokens; resolved, its Fn::Join parts rebuild it with references left in.
+    const resolved = stack.resolve(pipeline.pipelineConfig);
+    const text = typeof resolved === 'string' ? resolved
+      : (resolved['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'REF')).join('');
+    return JSON.parse(text);
+  }
+
+  test('by default the processor may put events on the default bus, and its config says so', () => {
+    const { stack, pipeline, template } = synth();
+    expect(configDoc(stack, pipeline).events).toEqual({ eventBusName: 'default', source: 'image-preprocessing-pipeline' });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^ImagesProcessorRole') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([{
+          Sid: 'SendImageEvents',
+          Effect: 'Allow',
+          Action: 'events:PutEvents',
+          Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default']] },
+        }]),
+      },
+    });
+  });
+
+  test('emitEvents false sends none and grants nothing', () => {
+    const { stack, pipeline, template } = synth({ emitEvents: false });
+    expect(configDoc(stack, pipeline).events).toBeUndefined();
+    expect(processorActions(template)).not.toContain('events:PutEvents');
+    expect(pipeline.eventBus).toBeUndefined();
+    expect(() => pipeline.onImageProcessed('Rule')).toThrow(/sends no events \(emitEvents is false\)/);
+  });
+
+  test('onImageProcessed makes a rule for this pipeline\'s ImageProcessed events on its bus, with the target', () => {
+    // GIVEN
+    const stack = new Stack(new App(), 'Test');
+    const bus = new events.EventBus(stack, 'Bus');
+    const pipeline = new ImagePreprocessingPipeline(stack, 'Images', { eventBus: bus });
+    const queue = new sqs.Queue(stack, 'Classifier');
+
+    // WHEN
+    pipeline.onImageProcessed('ToClassifier', { target: new targets.SqsQueue(queue) });
+    pipeline.onImageRejected('Rejected');
+
+    // THEN
+    const template = Template.fromStack(stack);
+    const fn = logicalId(stack, pipeline.processor as never);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: logicalId(stack, bus) },
+      EventPattern: { 'source': ['image-preprocessing-pipeline'], 'detail-type': ['ImageProcessed'], 'detail': { pipeline: [{ Ref: fn }] } },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(stack, queue), 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ 'detail-type': ['ImageRejected'] }),
+    });
+    expect(configDoc(stack, pipeline).events).toEqual({ eventBusName: 'REF', source: 'image-preprocessing-pipeline' });
   });
 });

@@ -8,6 +8,7 @@ import * as path from 'path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import type { RecordOutcome } from '../processor';
+import type { DeliveredEvent } from './events-server';
 import type { InvocationDone, InvocationFailed } from './lambda-pool';
 import { LocalPipeline } from './local-pipeline';
 import { formatBytes, table } from './term';
@@ -100,6 +101,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   log(`S3 endpoint ${endpoint}: buckets "${pipeline.inputBucket}" (uploads) and "${pipeline.outputBucket}" (outputs)`);
   if (pipeline.assets.layerProblem) log(`note: ${pipeline.assets.layerProblem}; sharp comes from this machine's own install`);
 
+  const delivered: DeliveredEvent[] = [];
+  pipeline.on('event', (e: DeliveredEvent) => delivered.push(e));
+
   const samples = await makeSamples();
   const rows = new Map<string, Row>(samples.map((s) => [s.key, { sample: s }]));
   const settled = new Promise<void>((resolve) => {
@@ -165,6 +169,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   log(`${samples.length} uploads: ${processed} processed, ${rejected} rejected with a failure record, `
     + `${queued} in the failure queue, ${lost} lost; latency p50 ${percentile(latencies, 0.5)} ms, max ${latencies[latencies.length - 1] ?? '-'} ms; `
     + `${wall.toFixed(1)} s wall time`);
+  const byType = (t: string) => delivered.filter((e) => e['detail-type'] === t).length;
+  log(`${delivered.length} EventBridge events: ${byType('ImageProcessed')} ImageProcessed, ${byType('ImageRejected')} ImageRejected`);
   log(`outputs copied to ${path.resolve(options.outDir)}`);
   fs.rmSync(dataDir, { recursive: true, force: true });
 

@@ -6,8 +6,9 @@
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as path from 'path';
-import { validatePipelineConfig, type PipelineConfig } from '../config';
+import { EVENT_SOURCE, validatePipelineConfig, type PipelineConfig } from '../config';
 import { shippedAssets, type ShippedAssets } from './assets';
+import { EventsServer, type DeliveredEvent } from './events-server';
 import { LambdaPool, type InvocationDone, type InvocationFailed } from './lambda-pool';
 import { S3Server, type S3EventRecord } from './s3-server';
 
@@ -40,9 +41,17 @@ export interface LocalPipelineOptions {
   readonly assets?: Partial<ShippedAssets>;
 }
 
-/** Reads a PIPELINE_CONFIG document for local use: bucket names default to `input` and `output`. */
+/**
+ * Reads a PIPELINE_CONFIG document for local use: bucket names default to `input` and `output`,
+ * and events go to the `default` bus (the local events sink).
+ */
 export function localConfig(doc: Record<string, unknown> = {}): PipelineConfig {
-  return validatePipelineConfig({ inputBucket: DEFAULT_INPUT_BUCKET, outputBucket: DEFAULT_OUTPUT_BUCKET, ...doc });
+  return validatePipelineConfig({
+    inputBucket: DEFAULT_INPUT_BUCKET,
+    outputBucket: DEFAULT_OUTPUT_BUCKET,
+    events: { eventBusName: 'default', source: EVENT_SOURCE },
+    ...doc,
+  });
 }
 
 export function readConfigFile(file: string): Record<string, unknown> {
@@ -60,13 +69,16 @@ export function readConfigFile(file: string): Record<string, unknown> {
 }
 
 /**
- * Emits `done` (InvocationDone), `failed` (InvocationFailed), `invoke` (the S3 event) and `log`.
+ * Emits `done` (InvocationDone), `failed` (InvocationFailed), `invoke` (the S3 event), `event`
+ * (an EventBridge event the handler sent, as delivered) and `log`.
  */
 export class LocalPipeline extends EventEmitter {
   readonly config: PipelineConfig;
   readonly server: S3Server;
   readonly failureQueueDir: string;
   readonly assets: ShippedAssets;
+  /** The local EventBridge sink: events also land in `<dataDir>/events.jsonl`. */
+  readonly events: EventsServer;
   private pool?: LambdaPool;
 
   constructor(private readonly options: LocalPipelineOptions) {
@@ -75,6 +87,8 @@ export class LocalPipeline extends EventEmitter {
     const shipped = options.assets?.handlerPath && options.assets?.workerPath ? undefined : shippedAssets();
     this.assets = { ...shipped!, ...options.assets } as ShippedAssets;
     this.failureQueueDir = path.join(path.resolve(options.dataDir), 'failure-queue');
+    this.events = new EventsServer(path.join(path.resolve(options.dataDir), 'events.jsonl'), options.host ?? '127.0.0.1');
+    this.events.on('event', (e: DeliveredEvent) => this.emit('event', e));
     this.server = new S3Server({
       dataDir: options.dataDir,
       host: options.host,
@@ -102,6 +116,7 @@ export class LocalPipeline extends EventEmitter {
 
   async start(): Promise<string> {
     const endpoint = await this.server.start();
+    const eventsEndpoint = await this.events.start();
     this.pool = new LambdaPool({
       handlerPath: this.assets.handlerPath,
       workerPath: this.assets.workerPath,
@@ -109,6 +124,7 @@ export class LocalPipeline extends EventEmitter {
       environment: {
         PIPELINE_CONFIG: JSON.stringify(this.config),
         PIPELINE_S3_ENDPOINT: endpoint,
+        PIPELINE_EVENTS_ENDPOINT: eventsEndpoint,
       },
       failureQueueDir: this.failureQueueDir,
       concurrency: this.options.concurrency,
@@ -135,6 +151,7 @@ export class LocalPipeline extends EventEmitter {
   async stop(graceMs = 30_000): Promise<void> {
     await this.server.stop();
     await this.pool?.shutdown(graceMs);
+    await this.events.stop();
   }
 
   /** The notification filter of the construct: the input bucket, ObjectCreated, prefix, suffixes. */

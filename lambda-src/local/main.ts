@@ -85,6 +85,7 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
   out(`  output bucket: ${pipeline.outputBucket}${pipeline.config.outputPrefix ? ` (prefix ${pipeline.config.outputPrefix})` : ''}`);
   out(`  data:          ${path.resolve(values.data!)}`);
   out(`  failure queue: ${pipeline.failureQueueDir}`);
+  out(`  events:        ${pipeline.events.file} (ImageProcessed, ImageRejected)`);
   out(`  variants:      ${pipeline.config.variants.map((v) => v.name).join(', ')}`);
   if (layerProblem) out(`  note: ${layerProblem}; sharp comes from this machine's own install`);
   out('any S3 client with any credentials works, for example:');

@@ -1,3 +1,4 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { S3Event, S3EventRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -582,5 +583,67 @@ describe('queue mode (SQS messages holding S3 notifications)', () => {
     const res = await p.handleSqsEvent(sqs(JSON.stringify(event(record('uploads/x.jpg')))));
     expect(res.batchItemFailures).toEqual([]);
     expect(puts().map((x) => x.Key)).toEqual(['processed/_failed/x.jpg.json']);
+  });
+});
+
+describe('EventBridge events', () => {
+  const ebMock = mockClient(EventBridgeClient);
+  const EVENTS = { events: { eventBusName: 'images-bus', source: 'image-preprocessing-pipeline' } };
+
+  beforeEach(() => {
+    ebMock.reset();
+    ebMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] });
+  });
+
+  function withEvents(extra: Record<string, unknown> = {}) {
+    return new ImageProcessor(new S3Client({ region: 'us-east-1' }), config({ ...EVENTS, ...extra }), () => undefined, undefined,
+      new EventBridgeClient({ region: 'us-east-1' }));
+  }
+
+  function sent() {
+    return ebMock.commandCalls(PutEventsCommand).flatMap((c) => c.args[0].input.Entries ?? []);
+  }
+
+  test('an ImageProcessed event names the input and every output with its size, after the outputs are written', async () => {
+    // GIVEN
+    const p = withEvents({ variants: [{ name: 'small', width: 32, height: 32, format: 'png' }, { name: 'gray', width: 64, grayscale: true }] });
+
+    // WHEN
+    await p.handleEvent(event(record('uploads/cat+photo.jpg', { eTag: 'abc' })));
+
+    // THEN
+    const entries = sent();
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ Source: 'image-preprocessing-pipeline', DetailType: 'ImageProcessed', EventBusName: 'images-bus' });
+    const detail = JSON.parse(entries[0].Detail!);
+    expect(detail).toMatchObject({ bucket: IN, key: 'uploads/cat photo.jpg', eTag: 'abc', outputBucket: OUT });
+    const written = puts();
+    expect(detail.outputs.map((o: { key: string }) => o.key).sort()).toEqual(written.map((w) => w.Key).sort());
+    for (const o of detail.outputs) {
+      const body = written.find((w) => w.Key === o.key)!.Body as Buffer;
+      expect(o.bytes).toBe(body.length);
+      const d = await decode(body);
+      expect([o.width, o.height, o.format]).toEqual([d.width, d.height, d.format]);
+    }
+  });
+
+  test('an ImageRejected event carries the reason and the failure record', async () => {
+    s3Mock.on(GetObjectCommand).resolves(getResponse(Buffer.from('plain text, not an image')));
+    await withEvents().handleEvent(event(record('uploads/notes.jpg')));
+    const entries = sent();
+    expect(entries.map((e) => e.DetailType)).toEqual(['ImageRejected']);
+    expect(JSON.parse(entries[0].Detail!)).toMatchObject({ key: 'uploads/notes.jpg', reason: 'unsupported-format', failureRecord: 'processed/_failed/notes.jpg.json' });
+  });
+
+  test('a refused event fails the record, so it is retried rather than lost', async () => {
+    ebMock.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }] });
+    await expect(withEvents().handleEvent(event(record('uploads/a.jpg')))).rejects.toThrow(/InternalFailure/);
+  });
+
+  test('no events are sent when the config has none, even with a client', async () => {
+    const p = new ImageProcessor(new S3Client({ region: 'us-east-1' }), config(), () => undefined, undefined, new EventBridgeClient({ region: 'us-east-1' }));
+    await p.handleEvent(event(record('uploads/a.jpg')));
+    expect(sent()).toEqual([]);
+    expect(puts()).toHaveLength(1);
   });
 });

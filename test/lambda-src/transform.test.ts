@@ -4,7 +4,7 @@ import {
   orientation6Jpeg, png16, rawPattern, RED, regionMean, solid, srgbLuminance, svg, TEAL, truncate, WHITE, type Rgb,
 } from './images';
 import { validatePipelineConfig, type PipelineConfig } from '../../lambda-src/config';
-import { failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type VariantOutput } from '../../lambda-src/transform';
+import { failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy, type VariantOutput } from '../../lambda-src/transform';
 
 /** A validated config: the defaults plus `extra`. */
 function config(extra: Record<string, unknown> = {}): PipelineConfig {
@@ -24,7 +24,7 @@ function expectColour(actual: number[], expected: Rgb, tolerance: number): void 
   expectClose(actual[2], expected.b, tolerance);
 }
 
-async function rejection(input: Buffer, cfg: PipelineConfig = config()): Promise<ImageRejectedError> {
+async function rejection(input: Buffer, cfg: TransformPolicy = config()): Promise<ImageRejectedError> {
   try {
     await transformImage(input, cfg);
   } catch (e) {
@@ -799,7 +799,7 @@ describe('the memory budget of one image', () => {
   const MiB = 1024 * 1024;
   // 2000x1500 (3 MP) with fine texture, so the encoded bytes stay small but real.
   const make = (opts: { jpeg?: sharp.JpegOptions; png?: sharp.PngOptions }) => {
-    const img = sharp({ create: { width: 2000, height: 1500, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 10 } } });
+    const img = sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 10 } } });
     return opts.jpeg ? img.jpeg(opts.jpeg).toBuffer() : img.png(opts.png).toBuffer();
   };
 
