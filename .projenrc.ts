@@ -24,6 +24,15 @@ const project = new awscdk.AwsCdkConstructLibrary({
   sampleCode: false,
   github: false,
   release: false,
+  // Package names for the other jsii languages; building them needs their toolchains (see package-all).
+  publishToPypi: { distName: 'cdk-image-preprocessing-pipeline', module: 'cdk_image_preprocessing_pipeline' },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkimagepreprocessingpipeline',
+    mavenGroupId: 'io.github.cdk-image-preprocessing-pipeline',
+    mavenArtifactId: 'cdk-image-preprocessing-pipeline',
+  },
+  publishToNuget: { dotNetNamespace: 'CdkImagePreprocessingPipeline', packageId: 'CdkImagePreprocessingPipeline' },
+  publishToGo: { moduleName: 'github.com/cdk-image-preprocessing-pipeline/cdk-image-preprocessing-pipeline-go' },
   devDeps: [
     '@types/aws-lambda',
     '@aws-sdk/client-s3@^3',
@@ -122,5 +131,13 @@ project.addPackageIgnore('cdk.out');
 project.addPackageIgnore('/assets/sharp-layer/.*.stamp');
 // projen ignores every `dist` folder; sharp's own dist/ is code the layer needs
 project.addPackageIgnore('!/assets/**/dist/');
+
+// `package` builds the npm package; the other languages' packages are built by their own
+// `package:<language>` tasks on machines that have Python, Java, .NET and Go.
+const packageAll = project.tasks.tryFind('package-all');
+if (packageAll) {
+  packageAll.reset();
+  packageAll.spawn(project.tasks.tryFind('package:js')!);
+}
 
 project.synth();
