@@ -83,6 +83,7 @@ export class S3Server extends EventEmitter {
   private readonly index = new Map<string, Map<string, ObjectMeta>>();
   private readonly uploads = new Map<string, { bucket: string; key: string; contentType: string; metadata: Record<string, string> }>();
   private sequence = 0;
+  private boundPort?: number;
   private readonly sockets = new Set<import('net').Socket>();
 
   constructor(private readonly options: S3ServerOptions) {
@@ -100,6 +101,7 @@ export class S3Server extends EventEmitter {
   }
 
   async start(): Promise<string> {
+    if (this.server) return this.endpoint;
     fs.mkdirSync(path.join(this.root, 'buckets'), { recursive: true });
     fs.mkdirSync(path.join(this.root, 'tmp'), { recursive: true });
     this.loadIndex();
@@ -114,8 +116,10 @@ export class S3Server extends EventEmitter {
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
+      // After a stop, start again on the same port, so clients holding the endpoint reconnect.
+      this.server!.listen(this.boundPort ?? this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
     });
+    this.boundPort = (this.server.address() as AddressInfo).port;
     return this.endpoint;
   }
 
@@ -154,6 +158,7 @@ export class S3Server extends EventEmitter {
   }
 
   private loadIndex(): void {
+    this.index.clear();
     for (const bucket of fs.readdirSync(path.join(this.root, 'buckets'))) {
       const objects = new Map<string, ObjectMeta>();
       const dir = path.join(this.root, 'buckets', bucket, 'objects');
