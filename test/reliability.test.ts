@@ -88,7 +88,9 @@ async function listAll(s3: S3Client, bucket: string): Promise<string[]> {
 async function runBurst(options: { retryDelaysMs: number[]; fault?: (pipeline: LocalPipeline, i: number) => Promise<void> }) {
   const pipeline = new LocalPipeline({ dataDir: path.join(tmp, 'data'), concurrency: 2, retryDelaysMs: options.retryDelaysMs });
   const endpoint = await pipeline.start();
-  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts: 1 });
+  const s3 = new S3Client({
+    endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'k', secretAccessKey: 's' }, maxAttempts: 1,
+  });
   const outcomes: RecordOutcome[] = [];
   const invocations: InvocationDone[] = [];
   const failed: InvocationFailed[] = [];
