@@ -105,7 +105,9 @@ async function runBurst(options: { retryDelaysMs: number[]; fault?: (pipeline: L
   try {
     await uploadAll(s3, uploads, 16, options.fault ? (i) => options.fault!(pipeline, i) : undefined);
     const deadline = Date.now() + 150_000;
-    while (invocations.length + failed.length < Math.max(invoked, uploads.length) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (invocations.length + failed.length < Math.max(invoked, uploads.length) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await pipeline.idle();
     return { uploads, outcomes, failed, invocations, invoked, outputs: await listAll(s3, 'output'), failureQueue: fs.readdirSync(pipeline.failureQueueDir) };
   } finally {
