@@ -195,6 +195,9 @@ async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> 
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
     const message = (e as Error).message;
+    if (/exceeds pixel limit/i.test(message)) {
+      throw new ImageRejectedError('too-many-pixels', `the image header declares more pixels than can be decoded: ${message}`);
+    }
     // An XML document that libvips took for an SVG is only corrupt if SVG is accepted at all.
     if (/unsupported image format/i.test(message) || (!svgAccepted && /\b(svg|xml)\b/i.test(message))) {
       throw new ImageRejectedError('unsupported-format', 'the object is not an image in a format this pipeline reads');
