@@ -38,6 +38,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-s3@^3',
     '@aws-sdk/credential-provider-env@^3',
     '@aws-sdk/client-eventbridge@^3',
+    '@aws-sdk/client-lambda@^3',
     `sharp@${SHARP_VERSION}`,
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',

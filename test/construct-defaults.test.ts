@@ -147,7 +147,7 @@ describe('the default pipeline', () => {
       Roles: [{ Ref: Match.stringLikeRegexp('^ImagesProcessorRole') }],
       PolicyDocument: { Statement: statements },
     });
-    const bySid = Object.fromEntries((statements.asArray() as { Sid?: string }[]).map((s) => [s.Sid ?? 'unnamed', s]));
+    const bySid = Object.fromEntries((statements.asArray() as { Sid?: string; Action: unknown }[]).map((s) => [s.Sid ?? 'unnamed', s]));
     expect(bySid.ReadUploads).toEqual({
       Sid: 'ReadUploads',
       Effect: 'Allow',

@@ -1,6 +1,7 @@
 /**
- * A local stand-in for Amazon EventBridge's PutEvents: the handler's events, as the default bus
- * would deliver them to a rule's target, appended to a JSON-lines file and emitted as 'event'.
+ * The local stand-in for two AWS APIs: EventBridge's PutEvents (the handler's events, as the
+ * default bus would deliver them to a rule's target, appended to a JSON-lines file and emitted as
+ * 'event'), and Lambda's Invoke with InvocationType Event (handed to `onInvoke`, for backfills).
  */
 import { randomUUID } from 'crypto';
 import { EventEmitter } from 'events';
@@ -36,8 +37,11 @@ interface PutEventsEntry {
 export class EventsServer extends EventEmitter {
   private server?: http.Server;
 
-  /** @param file the JSON-lines file every event is appended to */
-  constructor(readonly file: string, private readonly host = '127.0.0.1') {
+  /**
+   * @param file the JSON-lines file every event is appended to
+   * @param onInvoke takes an asynchronous Lambda invocation's payload; absent, Invoke is refused
+   */
+  constructor(readonly file: string, private readonly host = '127.0.0.1', private readonly onInvoke?: (functionName: string, payload: unknown) => void) {
     super();
   }
 
@@ -58,6 +62,11 @@ export class EventsServer extends EventEmitter {
           res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': Buffer.byteLength(text) });
           res.end(text);
         };
+        const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
+        if (req.method === 'POST' && invoke) {
+          this.invoke(decodeURIComponent(invoke[1]), req, Buffer.concat(chunks), res);
+          return;
+        }
         if (req.method !== 'POST' || req.headers['x-amz-target'] !== 'AWSEvents.PutEvents') {
           reply(400, { __type: 'UnknownOperationException', message: `only AWSEvents.PutEvents is served here, got ${req.headers['x-amz-target']}` });
           return;
@@ -95,6 +104,27 @@ export class EventsServer extends EventEmitter {
   read(): DeliveredEvent[] {
     if (!fs.existsSync(this.file)) return [];
     return fs.readFileSync(this.file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as DeliveredEvent);
+  }
+
+  private invoke(functionName: string, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+    const fail = (status: number, type: string, message: string) => {
+      const text = JSON.stringify({ Type: 'User', message });
+      res.writeHead(status, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': type, 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    if (!this.onInvoke) return fail(404, 'ResourceNotFoundException', `Function not found: ${functionName}`);
+    if (req.headers['x-amz-invocation-type'] !== 'Event') {
+      return fail(400, 'InvalidParameterValueException', 'the local function takes asynchronous invocations only (InvocationType Event)');
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body.toString('utf8') || 'null');
+    } catch {
+      return fail(400, 'InvalidRequestContentException', 'Could not parse request body into json');
+    }
+    this.onInvoke(functionName, payload);
+    res.writeHead(202, { 'Content-Length': '0', 'x-amzn-RequestId': randomUUID() });
+    res.end();
   }
 
   private put(e: PutEventsEntry): { EventId: string } | { ErrorCode: string; ErrorMessage: string } {

@@ -14,6 +14,7 @@ import { S3Server, type S3EventRecord } from './s3-server';
 
 export const DEFAULT_INPUT_BUCKET = 'input';
 export const DEFAULT_OUTPUT_BUCKET = 'output';
+export const LOCAL_FUNCTION_NAME = 'image-pipeline';
 
 export interface LocalPipelineOptions {
   /** Folder for the buckets and the failure queue. */
@@ -87,7 +88,8 @@ export class LocalPipeline extends EventEmitter {
     const shipped = options.assets?.handlerPath && options.assets?.workerPath ? undefined : shippedAssets();
     this.assets = { ...shipped!, ...options.assets } as ShippedAssets;
     this.failureQueueDir = path.join(path.resolve(options.dataDir), 'failure-queue');
-    this.events = new EventsServer(path.join(path.resolve(options.dataDir), 'events.jsonl'), options.host ?? '127.0.0.1');
+    this.events = new EventsServer(path.join(path.resolve(options.dataDir), 'events.jsonl'), options.host ?? '127.0.0.1',
+      (_functionName, payload) => this.invoke(payload));
     this.events.on('event', (e: DeliveredEvent) => this.emit('event', e));
     this.server = new S3Server({
       dataDir: options.dataDir,
@@ -139,6 +141,23 @@ export class LocalPipeline extends EventEmitter {
     return endpoint;
   }
 
+  /** The name the local function answers to on the Lambda Invoke API. */
+  get functionName(): string {
+    return LOCAL_FUNCTION_NAME;
+  }
+
+  /** The local stand-in for the Lambda and EventBridge APIs (Invoke, PutEvents). */
+  get apiEndpoint(): string {
+    return this.events.endpoint;
+  }
+
+  /** Queues an asynchronous invocation of the handler, as Lambda's Invoke with InvocationType Event. */
+  invoke(event: unknown): string {
+    if (!this.pool) throw new Error('the local pipeline is not started');
+    this.emit('invoke', event);
+    return this.pool.invoke(event);
+  }
+
   /** Resolves when no event is waiting or running. */
   async idle(): Promise<void> {
     await this.pool?.idle();
@@ -162,7 +181,6 @@ export class LocalPipeline extends EventEmitter {
     if (!key.startsWith(this.config.inputPrefix)) return;
     const suffixes = this.options.inputSuffixes ?? [];
     if (suffixes.length > 0 && !suffixes.some((s) => key.endsWith(s))) return;
-    this.emit('invoke', event);
-    this.pool!.invoke(event);
+    this.invoke(event);
   }
 }

@@ -4,6 +4,9 @@
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs } from 'util';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { backfill } from './backfill';
 import { runDemo } from './demo';
 import type { InvocationDone, InvocationFailed } from './lambda-pool';
 import { localConfig, LocalPipeline, readConfigFile } from './local-pipeline';
@@ -22,6 +25,10 @@ commands:
               <files or folders...> --out DIR [--config FILE] [--json]
   demo      serve on a free port, upload sample images, wait for every output, print a report
               --out DIR (image-pipeline-demo)  [--config FILE]
+  backfill  send the processor an upload event for every object already under a prefix
+              --bucket NAME [--prefix P] --function NAME_OR_ARN [--region R]
+              [--concurrency 8] [--state FILE] [--limit N]
+              against the local mode: --endpoint URL (S3) --lambda-endpoint URL (from serve's banner)
 
 --config FILE is a JSON document with the construct's settings, as the handler reads them from
 PIPELINE_CONFIG: {"variants":[{"name":"thumb","width":128,"height":128,"fit":"cover","format":"webp"}]}
@@ -33,6 +40,7 @@ export async function main(argv: string[], layerProblem?: string): Promise<numbe
     case 'serve': return serve(rest, layerProblem);
     case 'process': return processCommand(rest);
     case 'demo': return demo(rest);
+    case 'backfill': return backfillCommand(rest);
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
@@ -86,6 +94,7 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
   out(`  data:          ${path.resolve(values.data!)}`);
   out(`  failure queue: ${pipeline.failureQueueDir}`);
   out(`  events:        ${pipeline.events.file} (ImageProcessed, ImageRejected)`);
+  out(`  function:      ${pipeline.functionName}, Lambda and EventBridge APIs at ${pipeline.apiEndpoint}`);
   out(`  variants:      ${pipeline.config.variants.map((v) => v.name).join(', ')}`);
   if (layerProblem) out(`  note: ${layerProblem}; sharp comes from this machine's own install`);
   out('any S3 client with any credentials works, for example:');
@@ -159,4 +168,58 @@ async function demo(args: string[]): Promise<number> {
     },
   });
   return runDemo({ outDir: values.out!, config: configFrom(values.config), concurrency: Number(values.concurrency) });
+}
+
+async function backfillCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'bucket': { type: 'string' },
+      'prefix': { type: 'string', default: '' },
+      'function': { type: 'string' },
+      'region': { type: 'string' },
+      'endpoint': { type: 'string' },
+      'lambda-endpoint': { type: 'string' },
+      'concurrency': { type: 'string', default: '8' },
+      'state': { type: 'string' },
+      'limit': { type: 'string' },
+    },
+  });
+  if (!values.bucket || !values.function) {
+    process.stderr.write('usage: image-pipeline backfill --bucket NAME [--prefix P] --function NAME_OR_ARN [--state FILE] '
+      + '[--concurrency 8] [--limit N] [--region R] [--endpoint URL --lambda-endpoint URL]\n');
+    return 2;
+  }
+  const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const local = values.endpoint ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {};
+  const s3 = new S3Client({ region, ...local, ...(values.endpoint ? { endpoint: values.endpoint, forcePathStyle: true } : {}) });
+  const lambda = new LambdaClient({ region, ...local, ...(values['lambda-endpoint'] ? { endpoint: values['lambda-endpoint'] } : {}) });
+  const started = Date.now();
+  let last = 0;
+  const tty = Boolean(process.stderr.isTTY);
+  const result = await backfill({
+    s3,
+    lambda,
+    region,
+    functionName: values.function,
+    bucket: values.bucket,
+    prefix: values.prefix,
+    concurrency: Number(values.concurrency),
+    stateFile: values.state,
+    limit: values.limit ? Number(values.limit) : undefined,
+    onProgress: (done, key) => {
+      if (tty && Date.now() - last > 100) {
+        last = Date.now();
+        const rate = done / Math.max(0.001, (Date.now() - started) / 1000);
+        process.stderr.write(`\r\x1b[2Kbackfill: ${done} sent, ${rate.toFixed(0)}/s, ${key.length > 50 ? `…${key.slice(-49)}` : key}`);
+      }
+    },
+  });
+  if (tty) process.stderr.write('\r\x1b[2K');
+  process.stdout.write(`${result.sent} objects sent to ${values.function} in ${((Date.now() - started) / 1000).toFixed(1)} s`
+    + (values.state ? ` (${result.total} in all with ${values.state})` : '')
+    + (result.complete ? '; nothing left under the prefix\n' : `; more remain after ${result.lastKey}: run again to go on\n`));
+  s3.destroy();
+  lambda.destroy();
+  return 0;
 }
