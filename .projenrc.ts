@@ -39,6 +39,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/credential-provider-env@^3',
     '@aws-sdk/client-eventbridge@^3',
     '@aws-sdk/client-lambda@^3',
+    'aws-cdk@^2',
     `sharp@${SHARP_VERSION}`,
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',
@@ -132,6 +133,15 @@ project.addPackageIgnore('cdk.out');
 project.addPackageIgnore('/assets/sharp-layer/.*.stamp');
 // projen ignores every `dist` folder; sharp's own dist/ is code the layer needs
 project.addPackageIgnore('!/assets/**/dist/');
+
+// The examples in README.md and the API docs must compile against the package.
+const rosetta = project.addTask('rosetta:extract', {
+  description: 'Compile the examples in README.md and the API docs (fixtures in rosetta/)',
+  exec: 'jsii-rosetta extract --compile --fail',
+});
+project.postCompileTask.spawn(rosetta);
+project.gitignore.exclude('.jsii.tabl.json');
+project.addPackageIgnore('/rosetta/');
 
 // `package` builds the npm package; the other languages' packages are built by their own
 // `package:<language>` tasks on machines that have Python, Java, .NET and Go.
