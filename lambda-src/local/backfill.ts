@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { encodeEventKey, type S3EventRecord } from './s3-server';
+import { s3EventRecord, type S3EventRecord } from './s3-server';
 
 export interface BackfillOptions {
   readonly s3: S3Client;
@@ -50,24 +50,7 @@ export interface BackfillResult {
 
 /** The S3 event the processor would have had for this object. */
 export function backfillEvent(bucket: string, key: string, size: number, eTag: string, region = 'us-east-1'): { Records: S3EventRecord[] } {
-  return {
-    Records: [{
-      eventVersion: '2.1',
-      eventSource: 'aws:s3',
-      awsRegion: region,
-      eventTime: new Date().toISOString(),
-      eventName: 'ObjectCreated:Put',
-      userIdentity: { principalId: 'image-pipeline-backfill' },
-      requestParameters: { sourceIPAddress: '127.0.0.1' },
-      responseElements: { 'x-amz-request-id': 'backfill', 'x-amz-id-2': 'backfill' },
-      s3: {
-        s3SchemaVersion: '1.0',
-        configurationId: 'image-pipeline-backfill',
-        bucket: { name: bucket, ownerIdentity: { principalId: 'image-pipeline-backfill' }, arn: `arn:aws:s3:::${bucket}` },
-        object: { key: encodeEventKey(key), size, eTag: eTag.replace(/"/g, ''), sequencer: '0' },
-      },
-    }],
-  };
+  return { Records: [s3EventRecord({ bucket, key, size, eTag, region, principal: 'image-pipeline-backfill' })] };
 }
 
 export function readState(file: string | undefined, bucket: string, prefix: string): BackfillState {

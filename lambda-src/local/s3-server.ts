@@ -69,6 +69,38 @@ const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 const OWNER = { id: '75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a', name: 'local' };
 const PRINCIPAL = 'AWS:LOCAL';
 
+/** An ObjectCreated notification record for an object, exactly as S3 shapes it. */
+export function s3EventRecord(o: {
+  readonly bucket: string;
+  readonly key: string;
+  readonly size: number;
+  readonly eTag: string;
+  readonly eventName?: string;
+  readonly sequencer?: string;
+  readonly time?: string;
+  readonly region?: string;
+  readonly sourceIp?: string;
+  readonly principal?: string;
+}): S3EventRecord {
+  const principal = o.principal ?? PRINCIPAL;
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: o.region ?? 'us-east-1',
+    eventTime: o.time ?? new Date().toISOString(),
+    eventName: o.eventName ?? 'ObjectCreated:Put',
+    userIdentity: { principalId: principal },
+    requestParameters: { sourceIPAddress: o.sourceIp ?? '127.0.0.1' },
+    responseElements: { 'x-amz-request-id': randomBytes(8).toString('hex').toUpperCase(), 'x-amz-id-2': randomBytes(24).toString('base64') },
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId: 'image-pipeline',
+      bucket: { name: o.bucket, ownerIdentity: { principalId: principal }, arn: `arn:aws:s3:::${o.bucket}` },
+      object: { key: encodeEventKey(o.key), size: o.size, eTag: o.eTag.replace(/"/g, ''), sequencer: o.sequencer ?? '0' },
+    },
+  };
+}
+
 /**
  * Encodes a key as S3 event notifications do: URL-encoded, with `+` for a space and `/` kept.
  */
@@ -534,25 +566,17 @@ export class S3Server extends EventEmitter {
   }
 
   private notify(eventName: string, bucket: string, meta: ObjectMeta, req: http.IncomingMessage): void {
-    const record: S3EventRecord = {
-      eventVersion: '2.1',
-      eventSource: 'aws:s3',
-      awsRegion: this.region,
-      eventTime: meta.lastModified,
+    const record = s3EventRecord({
       eventName,
-      userIdentity: { principalId: PRINCIPAL },
-      requestParameters: { sourceIPAddress: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1' },
-      responseElements: {
-        'x-amz-request-id': String(req.headers['x-amz-request-id'] ?? '') || randomBytes(8).toString('hex').toUpperCase(),
-        'x-amz-id-2': randomBytes(24).toString('base64'),
-      },
-      s3: {
-        s3SchemaVersion: '1.0',
-        configurationId: 'image-pipeline',
-        bucket: { name: bucket, ownerIdentity: { principalId: PRINCIPAL }, arn: `arn:aws:s3:::${bucket}` },
-        object: { key: encodeEventKey(meta.key), size: meta.size, eTag: meta.etag, sequencer: meta.sequencer },
-      },
-    };
+      bucket,
+      key: meta.key,
+      size: meta.size,
+      eTag: meta.etag,
+      sequencer: meta.sequencer,
+      time: meta.lastModified,
+      region: this.region,
+      sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
+    });
     this.emit('event', { Records: [record] });
   }
 
