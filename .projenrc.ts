@@ -53,7 +53,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
       testMatch: ['<rootDir>/test/**/*.test.ts'],
     },
   },
-  gitignore: ['cdk.out', '/assets/', '/.layer-cache/', 'test/**/*.snapshot/**/asset.*'],
+  gitignore: ['cdk.out', '/assets/', '/.layer-cache/', 'test/**/*.snapshot/**/asset.*', '/image-pipeline-demo/', '/.image-pipeline/'],
 });
 
 // `LambdaFunction` passes these on to the bundler, which also understands `minify`, `mainFields`
