@@ -117,13 +117,14 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
     if (policy.variants.length === 1 || policy.keepMetadata) {
       // Straight from the encoded input (the metadata to keep is there, not in decoded pixels).
       for (const v of policy.variants) {
-        outputs.push(await encode(decoder(input, policy), v, header.format, policy.keepMetadata));
+        outputs.push(await encode(decoder(input, policy), v, header.format, policy.keepMetadata, { hasAlpha: header.hasAlpha, grey: header.grey }));
       }
     } else {
       // One decode, shrunk on load to the largest size any variant needs, then every variant from it.
       const source = await decodeShared(input, policy, header.hasAlpha);
       for (const v of policy.variants) {
-        outputs.push(await encode(sharp(source.data, { raw: source.info }), v, header.format, false));
+        outputs.push(await encode(sharp(source.data, { raw: source.info }), v, header.format, false,
+          { hasAlpha: header.hasAlpha, grey: source.info.channels <= 2 }));
       }
     }
     return { inputFormat: header.format, inputWidth: header.width, inputHeight: header.height, outputs };
@@ -158,6 +159,8 @@ interface Header {
   readonly width: number;
   readonly height: number;
   readonly hasAlpha: boolean;
+  /** One grey band (plus alpha, maybe). */
+  readonly grey: boolean;
   /**
    * For layouts that libvips must decode whole before it can shrink (progressive JPEG, interlaced
    * PNG, GIF, AVIF), the bytes that takes; undefined for layouts decoded in strips.
@@ -219,6 +222,7 @@ async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> 
     width: meta.width,
     height,
     hasAlpha: meta.hasAlpha ?? false,
+    grey: (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1,
     fullFrameBytes: fullFrameBytes(format, meta, meta.width, height),
     layout,
   };
@@ -256,13 +260,30 @@ async function decodeShared(input: Buffer, policy: TransformPolicy, hasAlpha: bo
   }
   // One channel is enough when every variant is grayscale; raw b-w output has no alpha, so not then.
   if (!hasAlpha && policy.variants.every((v) => v.grayscale)) {
-    img = img.toColourspace('b-w');
+    img = img.recomb(LUMA_601).extractChannel(0);
   }
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
   return { data, info: { width: info.width, height: info.height, channels: info.channels } };
 }
 
-async function encode(img: sharp.Sharp, v: VariantConfig, inputFormat: InputFormat, keepMetadata: boolean): Promise<VariantOutput> {
+/**
+ * Rec. 601 luma of gamma-encoded R'G'B', in every colour band: the grey of the original system
+ * (Pillow's `convert('L')`). A neutral image's 'b-w' conversion then keeps these values as they
+ * are, in one band (plus alpha).
+ */
+const LUMA_601: sharp.Matrix3x3 = [
+  [0.299, 0.587, 0.114],
+  [0.299, 0.587, 0.114],
+  [0.299, 0.587, 0.114],
+];
+
+interface SourceInfo {
+  readonly hasAlpha: boolean;
+  /** The source is already one grey band. */
+  readonly grey: boolean;
+}
+
+async function encode(img: sharp.Sharp, v: VariantConfig, inputFormat: InputFormat, keepMetadata: boolean, source: SourceInfo): Promise<VariantOutput> {
   const format = encodedFormat(v.format, inputFormat);
   let p = img;
   if (v.width !== undefined || v.height !== undefined) {
@@ -272,13 +293,16 @@ async function encode(img: sharp.Sharp, v: VariantConfig, inputFormat: InputForm
       fit: v.fit,
       withoutEnlargement: v.withoutEnlargement,
       background: v.background,
+      // Close to the original's bicubic, and cheaper than the default lanczos3.
+      kernel: sharp.kernel.mitchell,
     });
   }
-  if (format === 'jpeg') {
+  if (format === 'jpeg' && source.hasAlpha) {
     p = p.flatten({ background: v.background });
   }
   if (v.grayscale) {
-    // A true one-channel image (plus alpha where the format keeps it), as the original wrote.
+    // A true one-channel image (plus alpha where the format keeps it), grey as the original's.
+    if (!source.grey) p = p.recomb(LUMA_601);
     p = p.toColourspace('b-w');
   }
   if (keepMetadata) {
