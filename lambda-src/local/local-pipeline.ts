@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { EVENT_SOURCE, validatePipelineConfig, type PipelineConfig } from '../config';
 import { shippedAssets, type ShippedAssets } from './assets';
@@ -81,6 +82,7 @@ export class LocalPipeline extends EventEmitter {
   /** The local EventBridge sink: events also land in `<dataDir>/events.jsonl`. */
   readonly events: EventsServer;
   private pool?: LambdaPool;
+  private taskDir?: string;
 
   constructor(private readonly options: LocalPipelineOptions) {
     super();
@@ -119,8 +121,13 @@ export class LocalPipeline extends EventEmitter {
   async start(): Promise<string> {
     const endpoint = await this.server.start();
     const eventsEndpoint = await this.events.start();
+    // The handler runs from a copy in a folder of its own, as from Lambda's /var/task: `sharp`
+    // then resolves to the layer on NODE_PATH, never to a node_modules the package sits in.
+    this.taskDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-pipeline-task-'));
+    const handlerPath = path.join(this.taskDir, path.basename(this.assets.handlerPath));
+    fs.copyFileSync(this.assets.handlerPath, handlerPath);
     this.pool = new LambdaPool({
-      handlerPath: this.assets.handlerPath,
+      handlerPath,
       workerPath: this.assets.workerPath,
       layerPaths: this.assets.layerPath ? [this.assets.layerPath] : [],
       environment: {
@@ -171,6 +178,7 @@ export class LocalPipeline extends EventEmitter {
     await this.server.stop();
     await this.pool?.shutdown(graceMs);
     await this.events.stop();
+    if (this.taskDir) fs.rmSync(this.taskDir, { recursive: true, force: true });
   }
 
   /** The notification filter of the construct: the input bucket, ObjectCreated, prefix, suffixes. */
