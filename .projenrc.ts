@@ -134,6 +134,18 @@ project.addPackageIgnore('/assets/sharp-layer/.*.stamp');
 // projen ignores every `dist` folder; sharp's own dist/ is code the layer needs
 project.addPackageIgnore('!/assets/**/dist/');
 
+// Benchmarks against the original system's transform: bench/RESULTS.md and bench/latency.svg.
+project.addTask('bench', {
+  description: 'Benchmarks: CPU, memory and quality against the original Pillow transform, cold init, local-mode bursts',
+  steps: [
+    { spawn: 'bundle' },
+    { spawn: layerTask.name },
+    { exec: 'node bench/run.js', receiveArgs: true },
+  ],
+});
+project.addPackageIgnore('/bench/');
+project.gitignore.exclude('/bench/.cache/');
+
 // The examples in README.md and the API docs must compile against the package.
 const rosetta = project.addTask('rosetta:extract', {
   description: 'Compile the examples in README.md and the API docs (fixtures in rosetta/)',
