@@ -283,7 +283,9 @@ interface SourceInfo {
   readonly grey: boolean;
 }
 
-async function encode(img: sharp.Sharp, v: VariantConfig, inputFormat: InputFormat, keepMetadata: boolean, source: SourceInfo): Promise<VariantOutput> {
+async function encode(
+  img: sharp.Sharp, v: VariantConfig, inputFormat: InputFormat, keepMetadata: boolean, source: SourceInfo,
+): Promise<VariantOutput> {
   const format = encodedFormat(v.format, inputFormat);
   let p = img;
   if (v.width !== undefined || v.height !== undefined) {
