@@ -117,14 +117,13 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
     if (policy.variants.length === 1 || policy.keepMetadata) {
       // Straight from the encoded input (the metadata to keep is there, not in decoded pixels).
       for (const v of policy.variants) {
-        outputs.push(await encode(decoder(input, policy), v, header.format, policy.keepMetadata, { hasAlpha: header.hasAlpha, grey: header.grey }));
+        outputs.push(await encode(decoder(input, policy), v, header.format, policy.keepMetadata, header));
       }
     } else {
       // One decode, shrunk on load to the largest size any variant needs, then every variant from it.
       const source = await decodeShared(input, policy, header.hasAlpha);
       for (const v of policy.variants) {
-        outputs.push(await encode(sharp(source.data, { raw: source.info }), v, header.format, false,
-          { hasAlpha: header.hasAlpha, grey: source.info.channels <= 2 }));
+        outputs.push(await encode(sharp(source.data, { raw: source.info }), v, header.format, false, header));
       }
     }
     return { inputFormat: header.format, inputWidth: header.width, inputHeight: header.height, outputs };
@@ -159,8 +158,6 @@ interface Header {
   readonly width: number;
   readonly height: number;
   readonly hasAlpha: boolean;
-  /** One grey band (plus alpha, maybe). */
-  readonly grey: boolean;
   /**
    * For layouts that libvips must decode whole before it can shrink (progressive JPEG, interlaced
    * PNG, GIF, AVIF), the bytes that takes; undefined for layouts decoded in strips.
@@ -222,7 +219,6 @@ async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> 
     width: meta.width,
     height,
     hasAlpha: meta.hasAlpha ?? false,
-    grey: (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1,
     fullFrameBytes: fullFrameBytes(format, meta, meta.width, height),
     layout,
   };
@@ -260,27 +256,14 @@ async function decodeShared(input: Buffer, policy: TransformPolicy, hasAlpha: bo
   }
   // One channel is enough when every variant is grayscale; raw b-w output has no alpha, so not then.
   if (!hasAlpha && policy.variants.every((v) => v.grayscale)) {
-    img = img.recomb(LUMA_601).extractChannel(0);
+    img = img.toColourspace('b-w');
   }
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
   return { data, info: { width: info.width, height: info.height, channels: info.channels } };
 }
 
-/**
- * Rec. 601 luma of gamma-encoded R'G'B', in every colour band: the grey of the original system
- * (Pillow's `convert('L')`). A neutral image's 'b-w' conversion then keeps these values as they
- * are, in one band (plus alpha).
- */
-const LUMA_601: sharp.Matrix3x3 = [
-  [0.299, 0.587, 0.114],
-  [0.299, 0.587, 0.114],
-  [0.299, 0.587, 0.114],
-];
-
 interface SourceInfo {
   readonly hasAlpha: boolean;
-  /** The source is already one grey band. */
-  readonly grey: boolean;
 }
 
 async function encode(
@@ -303,8 +286,7 @@ async function encode(
     p = p.flatten({ background: v.background });
   }
   if (v.grayscale) {
-    // A true one-channel image (plus alpha where the format keeps it), grey as the original's.
-    if (!source.grey) p = p.recomb(LUMA_601);
+    // A true one-channel image (plus alpha where the format keeps it), as the original wrote.
     p = p.toColourspace('b-w');
   }
   if (keepMetadata) {

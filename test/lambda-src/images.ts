@@ -24,11 +24,18 @@ export function hex(c: Rgb): string {
 }
 
 /**
- * The grey of a colour as the original system made it (Pillow's convert('L')): Rec. 601 luma of
- * the gamma-encoded values, L = 0.299 R + 0.587 G + 0.114 B.
+ * The grey level a colourimetric grayscale conversion gives a solid sRGB colour: its relative
+ * luminance Y (Rec. 709 / sRGB primaries, computed in linear light, IEC 61966-2-1 transfer
+ * function), encoded back to an 8-bit sRGB grey.
  */
-export function luma601(c: Rgb): number {
-  return Math.round(0.299 * c.r + 0.587 * c.g + 0.114 * c.b);
+export function srgbLuminance(c: Rgb): number {
+  const lin = (v: number) => {
+    const s = v / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  const y = 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+  const enc = y <= 0.0031308 ? 12.92 * y : 1.055 * y ** (1 / 2.4) - 0.055;
+  return Math.round(enc * 255);
 }
 
 export type Encoding = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';

@@ -2,7 +2,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { S3Event, S3EventRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { decode, mean, noisy, solid, luma601, TEAL, truncate } from './images';
+import { decode, mean, noisy, solid, srgbLuminance, TEAL, truncate } from './images';
 import { validatePipelineConfig, type PipelineConfig } from '../../lambda-src/config';
 import { decodeKey, ImageProcessor, TransientFailure, type FailureRecord } from '../../lambda-src/processor';
 
@@ -109,7 +109,7 @@ describe('an upload', () => {
     expect(written[0]).toMatchObject({ Bucket: OUT, Key: 'processed/grayscale-256/my photoé.jpg', ContentType: 'image/jpeg' });
     const d = await decode(written[0].Body as Buffer);
     expect(d).toMatchObject({ format: 'jpeg', width: 256, height: 256, channels: 1 });
-    expect(Math.abs((await mean(written[0].Body as Buffer))[0] - luma601(TEAL))).toBeLessThanOrEqual(4);
+    expect(Math.abs((await mean(written[0].Body as Buffer))[0] - srgbLuminance(TEAL))).toBeLessThanOrEqual(4);
     expect(outcomes).toEqual([expect.objectContaining({ status: 'processed', key: 'uploads/my photoé.jpg' })]);
   });
 

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import {
   animated, BLACK, BLUE, cmykJpeg, decode, GREEN, halfTransparentPng, halves, hex, jpegWithExif, mean, noiseBytes, noisy,
-  orientation6Jpeg, png16, rawPattern, RED, regionMean, solid, luma601, svg, TEAL, truncate, WHITE, type Rgb,
+  orientation6Jpeg, png16, rawPattern, RED, regionMean, solid, srgbLuminance, svg, TEAL, truncate, WHITE, type Rgb,
 } from './images';
 import { validatePipelineConfig, type PipelineConfig } from '../../lambda-src/config';
 import { failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy, type VariantOutput } from '../../lambda-src/transform';
@@ -50,7 +50,7 @@ async function expectDefaultVariant(input: Buffer, colour: Rgb): Promise<void> {
   expect(d).toMatchObject({ format: 'jpeg', width: 256, height: 256, channels: 1 });
   expect(out).toMatchObject({ variant: 'grayscale-256', format: 'jpeg', extension: 'jpg', contentType: 'image/jpeg', width: 256, height: 256, channels: 1 });
   const [luma] = await mean(out.body);
-  expectClose(luma, luma601(colour), LOSSY);
+  expectClose(luma, srgbLuminance(colour), LOSSY);
 }
 
 describe('the default variant (the original system: 256x256 grayscale JPEG)', () => {
@@ -82,7 +82,7 @@ describe('the default variant (the original system: 256x256 grayscale JPEG)', ()
     ['green', GREEN],
     ['blue', BLUE],
     ['teal', TEAL],
-  ])('the grey of saturated %s is its Rec. 601 luma, as the original system made it', async (_name, colour) => {
+  ])('the grey of saturated %s is its luminance (computed in linear light)', async (_name, colour) => {
     // GIVEN
     const input = await solid(40, 30, colour, 'png');
 
@@ -313,8 +313,8 @@ describe('transparency', () => {
     expect(d).toMatchObject({ format: 'jpeg', channels: 1, hasAlpha: false });
     const [left] = await regionMean(out.body, 4, 4, 24, 56);
     const [right] = await regionMean(out.body, 36, 4, 24, 56);
-    expectClose(left, luma601(GREEN), LOSSY);
-    expectClose(right, luma601(BLUE), LOSSY);
+    expectClose(left, srgbLuminance(GREEN), LOSSY);
+    expectClose(right, srgbLuminance(BLUE), LOSSY);
   });
 
   test('the default variant flattens transparency on white', async () => {
@@ -373,7 +373,7 @@ describe('transparency', () => {
 
     // THEN
     const [j] = await regionMean(result.outputs[0].body, 4, 4, 24, 56);
-    expectClose(j, luma601(GREEN), LOSSY);
+    expectClose(j, srgbLuminance(GREEN), LOSSY);
   });
 
   test('with several all-grayscale variants, a PNG variant keeps its transparency', async () => {
@@ -408,7 +408,7 @@ describe('transparency', () => {
     // THEN
     const [j, p] = result.outputs;
     const [jLeft] = await regionMean(j.body, 4, 4, 24, 56);
-    expectClose(jLeft, luma601(GREEN), LOSSY);
+    expectClose(jLeft, srgbLuminance(GREEN), LOSSY);
     expect((await decode(p.body)).hasAlpha).toBe(true);
     expect((await regionMean(p.body, 4, 4, 24, 56)).at(-1)).toBe(0);
     expectColour(await regionMean(p.body, 36, 4, 24, 56), BLUE, 0);
@@ -436,8 +436,8 @@ describe('several variants from one upload', () => {
 
     expect(await decode(thumb.body)).toMatchObject({ format: 'png', width: 64, height: 64, channels: 1 });
     expect(thumb).toMatchObject({ extension: 'png', contentType: 'image/png' });
-    expectClose((await regionMean(thumb.body, 2, 2, 28, 60))[0], luma601(RED), LOSSY);
-    expectClose((await regionMean(thumb.body, 34, 2, 28, 60))[0], luma601(BLUE), LOSSY);
+    expectClose((await regionMean(thumb.body, 2, 2, 28, 60))[0], srgbLuminance(RED), LOSSY);
+    expectClose((await regionMean(thumb.body, 34, 2, 28, 60))[0], srgbLuminance(BLUE), LOSSY);
 
     // 300x200 scaled to 1024 wide keeps the 3:2 ratio.
     const w = await decode(wide.body);
@@ -735,7 +735,7 @@ describe('rejections', () => {
     expect(copy).toMatchObject({ extension: 'png', contentType: 'image/png' });
     expectColour(await mean(copy.body), RED, 1);
     expect(await decode(g.body)).toMatchObject({ format: 'jpeg', width: 60, height: 40, channels: 1 });
-    expectClose((await mean(g.body))[0], luma601(RED), LOSSY);
+    expectClose((await mean(g.body))[0], srgbLuminance(RED), LOSSY);
   });
 
   test('a format that is readable but not accepted is refused', async () => {
