@@ -22,13 +22,17 @@ function init(): ImageProcessor {
   const memory = Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? 1769);
   configureSharp(Math.ceil(memory / 1769));
 
+  // Each request resolves the same middleware stack: resolve it once per command class.
+  const cacheMiddleware = true;
   // The local mode points the clients at its own endpoint.
   const endpoint = process.env.PIPELINE_S3_ENDPOINT;
   const s3 = new S3Client(endpoint
-    ? { endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
-    : {});
+    ? { cacheMiddleware, endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
+    : { cacheMiddleware });
   const eventsEndpoint = process.env.PIPELINE_EVENTS_ENDPOINT;
-  const events = config.events ? new EventBridgeClient(eventsEndpoint ? { endpoint: eventsEndpoint } : {}) : undefined;
+  const events = config.events
+    ? new EventBridgeClient(eventsEndpoint ? { cacheMiddleware, endpoint: eventsEndpoint } : { cacheMiddleware })
+    : undefined;
   return new ImageProcessor(s3, config, jsonLogger, memoryBudgetFor(memory), events);
 }
 
