@@ -11,11 +11,9 @@
  * counted lost. Prints one JSON line per batch on stdout. Measures; asserts nothing.
  */
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { startLocalRun } from './local-run';
 import type { InvocationDone, InvocationFailed } from '../lambda-src/local/lambda-pool';
-import { LocalPipeline } from '../lambda-src/local/local-pipeline';
 import type { RecordOutcome } from '../lambda-src/processor';
 
 interface Job {
@@ -45,22 +43,7 @@ function keyOf(record: { s3: { object: { key: string } } }): string {
 }
 
 async function batch(job: Job, bodies: Buffer[], n: number): Promise<Record<string, unknown>> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-pipeline-bench-'));
-  const pipeline = new LocalPipeline({
-    dataDir,
-    concurrency: job.concurrency,
-    assets: { handlerPath: job.handlerPath, workerPath: job.workerPath, layerPath: job.layerPath },
-  });
-  const endpoint = await pipeline.start();
-  const s3 = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-  });
+  const { pipeline, s3, close } = await startLocalRun(job, job.concurrency);
 
   const tracks = new Map<string, Track>();
   let current = new Set<string>();
@@ -131,9 +114,7 @@ async function batch(job: Job, bodies: Buffer[], n: number): Promise<Record<stri
   const statuses: Record<string, number> = {};
   for (const r of rows) statuses[r.status ?? 'lost'] = (statuses[r.status ?? 'lost'] ?? 0) + 1;
 
-  await pipeline.stop(2_000);
-  s3.destroy();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await close();
   return {
     n,
     warmLost,

@@ -4,7 +4,7 @@
  * a baseline measured in the same run. Nothing here asserts anything about time.
  *
  *   node bench/run.js [--photos DIR] [--rounds N] [--bursts 10,50,100,500,1000] [--cold N]
- *                     [--target-ms MS] [--skip cpu,cold,mem128,burst]
+ *                     [--target-ms MS] [--skip cpu,cold,mem128,handler,burst]
  *
  * Needs the shipped assets (`npx projen bundle && bash lambda-src/layer/build.sh`). Uses sharp from
  * the shipped layer (assets/sharp-layer/<arch>/nodejs/node_modules) everywhere, Debian's
@@ -158,7 +158,7 @@ async function buildBundles() {
     },
   };
   const outdir = path.join(CACHE, 'build');
-  for (const entry of ['transform-worker', 'burst']) {
+  for (const entry of ['transform-worker', 'handler-cost', 'burst']) {
     await esbuild.build({
       entryPoints: [path.join(BENCH, `${entry}.ts`)],
       bundle: true,
@@ -169,7 +169,11 @@ async function buildBundles() {
       logLevel: 'warning',
     });
   }
-  return { transformWorker: path.join(outdir, 'transform-worker.js'), burst: path.join(outdir, 'burst.js') };
+  return {
+    transformWorker: path.join(outdir, 'transform-worker.js'),
+    handlerCost: path.join(outdir, 'handler-cost.js'),
+    burst: path.join(outdir, 'burst.js'),
+  };
 }
 
 /**
@@ -525,16 +529,57 @@ function measureMem128(workers, taskDir, inputs, env) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Local-mode bursts
+// 5. The handler's cost per image beyond the transform
 
-function measureBursts(workers, taskDir, inputs, opts) {
+function originalSizesCycled(inputs) {
   // The original system's three sizes, cycled: photo i of each size in turn.
   const small = inputs.sets.filter((s) => s.size[0] * s.size[1] < 20e6);
   const files = [];
   for (let i = 0; i < PHOTOS_PER_SIZE; i++) for (const s of small) files.push(s.files[i].file);
+  return files;
+}
+
+function measureHandlerCost(workers, taskDir, inputs, opts) {
+  const job = {
+    files: originalSizesCycled(inputs),
+    images: 150,
+    rounds: opts.rounds,
+    handlerPath: path.join(taskDir, 'index.js'),
+    workerPath: LOCAL_WORKER,
+    layerPath: LAYER,
+  };
+  const jobFile = path.join(CACHE, 'jobs', 'handler-cost.json');
+  fs.mkdirSync(path.dirname(jobFile), { recursive: true });
+  fs.writeFileSync(jobFile, JSON.stringify(job));
+  const r = run(process.execPath, [workers.handlerCost, jobFile], { env: nodeEnv(), timeout: 60_000 + opts.rounds * 120_000 });
+  if (r.status !== 0) process.stderr.write(`bench: the handler-cost run ended with status ${r.status} ${r.signal ?? ''}: ${(r.stderr ?? '').slice(-2000)}\n`);
+  const rows = jsonLines(r.stdout ?? '');
+  const summary = {};
+  for (const what of ['transform', 'handler', 'handler-no-events']) {
+    const mine = rows.filter((x) => x.what === what);
+    if (mine.length === 0) continue;
+    const cpu = mine.map((x) => x.cpuMsPerImage);
+    summary[what] = {
+      rounds: mine.length,
+      images: mine[0].images,
+      cpu: median(cpu),
+      cpuMin: Math.min(...cpu),
+      cpuMax: Math.max(...cpu),
+      local: mine[0].localCpuMsPerImage === undefined ? undefined : median(mine.map((x) => x.localCpuMsPerImage)),
+      wall: median(mine.map((x) => x.wallMsPerImage)),
+      statuses: mine.map((x) => x.statuses).filter(Boolean),
+    };
+  }
+  return summary;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Local-mode bursts
+
+function measureBursts(workers, taskDir, inputs, opts) {
   const job = {
     sizes: opts.bursts,
-    files,
+    files: originalSizesCycled(inputs),
     concurrency: 2,
     uploadConcurrency: 32,
     handlerPath: path.join(taskDir, 'index.js'),
@@ -555,7 +600,7 @@ function measureBursts(workers, taskDir, inputs, opts) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. Chart
+// 7. Chart
 
 function latencySvg(batches, machineLine) {
   const W = 760;
@@ -621,7 +666,7 @@ function latencySvg(batches, machineLine) {
 // Report
 
 function report(ctx) {
-  const { env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, bursts, opts, elapsed } = ctx;
+  const { env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, handlerCost, bursts, opts, elapsed } = ctx;
   const md = [];
   const out = (s = '') => md.push(s);
   const sizes = inputs.sets.map((s) => sizeName(s.size));
@@ -842,6 +887,42 @@ function report(ctx) {
     out();
   }
 
+  if (handlerCost && handlerCost.transform) {
+    out('## The handler\'s cost per image beyond the transform');
+    out();
+    out(`The same inputs as the bursts (the three original sizes cycled, 5 photos each), ${handlerCost.transform.images} images per measurement, `
+      + `median of ${handlerCost.transform.rounds} rounds (min-max in brackets), each round in rotating order. `
+      + '**transform**: `transformImage` with the handler\'s policy, in the measuring process. '
+      + '**handler**: one upload at a time through `LocalPipeline` with one execution environment (the shipped handler bundle and layer), '
+      + 'each upload waited for before the next; CPU time of the environment\'s process per image: GetObject, the transform, PutObject, PutEvents '
+      + '(EventBridge events on, the local default) and the log lines. **endpoint ms**: CPU of the process holding the embedded S3 endpoint, the events sink, '
+      + 'the pool and the uploading client.');
+    out();
+    const base = handlerCost.transform.cpu;
+    const rows = [
+      ['transform only', handlerCost.transform],
+      ['handler, events off', handlerCost['handler-no-events']],
+      ['handler, events on (default)', handlerCost.handler],
+    ].filter(([, r]) => r).map(([name, r]) => [
+      name,
+      `${fmt(r.cpu, 1)} (${fmt(r.cpuMin, 1)}-${fmt(r.cpuMax, 1)})`,
+      ratio(r.cpu, base),
+      r === handlerCost.transform ? '-' : fmt(r.cpu - base, 1),
+      r.local === undefined ? '-' : fmt(r.local, 1),
+      fmt(r.wall, 1),
+      r.statuses.length ? Object.entries(r.statuses.reduce((a, s) => {
+        for (const [k, v] of Object.entries(s)) a[k] = (a[k] ?? 0) + v;
+        return a;
+      }, {})).map(([k, v]) => `${k} ${v}`).join(', ') : '-',
+    ]);
+    out(table(['what', 'CPU ms per image', 'of transform', 'beyond the transform ms', 'endpoint ms per image', 'wall ms per image', 'outcomes (all rounds)'], rows));
+    out();
+    out('CPU time at the clock-tick resolution of /proc (10 ms over the whole measurement). What goes beyond the transform is the work around it: '
+      + 'building, signing and sending three requests (GetObject, PutObject, PutEvents) and reading their responses. On Lambda it is billed as '
+      + 'the transform is, at the function\'s CPU share, on top of the time spent waiting for S3 and EventBridge.');
+    out();
+  }
+
   if (bursts) {
     out('## Local mode: bursts');
     out();
@@ -920,6 +1001,11 @@ async function main() {
     step('memory at 128 MB');
     mem128 = measureMem128(workers, taskDir, inputs, env);
   }
+  let handlerCost;
+  if (!opts.skip.has('handler')) {
+    step(`handler cost per image (${opts.rounds} rounds)`);
+    handlerCost = measureHandlerCost(workers, taskDir, inputs, opts);
+  }
   let bursts;
   if (!opts.skip.has('burst') && opts.bursts.length) {
     step(`local-mode bursts (${opts.bursts.join(', ')})`);
@@ -928,7 +1014,7 @@ async function main() {
   fs.rmSync(taskDir, { recursive: true, force: true });
 
   const elapsed = Date.now() - started;
-  const md = report({ env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, bursts, opts, elapsed });
+  const md = report({ env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, handlerCost, bursts, opts, elapsed });
   log(`\n${md}`);
   fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), `${md}\n`);
   if (bursts && bursts.length) {
