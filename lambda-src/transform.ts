@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 import type { InputFormat, OutputFormat, PipelineConfig, VariantConfig } from './config';
+import { plainJpegFrame } from './jpeg-header';
 
 /** Why an image is refused for good: retrying cannot change the answer. */
 export type RejectReason =
@@ -190,6 +191,11 @@ function fullFrameBytes(format: InputFormat, meta: sharp.Metadata, width: number
 }
 
 async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> {
+  // The common case without a sharp call; a baseline JPEG is decoded in strips.
+  const jpeg = plainJpegFrame(input);
+  if (jpeg) {
+    return { format: 'jpeg', width: jpeg.width, height: jpeg.height, hasAlpha: false, layout: 'JPEG' };
+  }
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
