@@ -17,6 +17,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { cpuMs, processCpuMs } from './cpu';
 import { startLocalRun } from './local-run';
 import { validatePipelineConfig } from '../lambda-src/config';
 import { configureSharp, memoryBudgetFor, transformImage } from '../lambda-src/transform';
@@ -28,19 +29,6 @@ interface Job {
   readonly handlerPath: string;
   readonly workerPath: string;
   readonly layerPath: string;
-}
-
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-
-/** user + system CPU ms of a process, from /proc (clock-tick resolution). */
-function processCpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-function selfCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 function childPids(): number[] {
@@ -56,10 +44,10 @@ function childPids(): number[] {
 async function transformRound(job: Job, bodies: Buffer[]): Promise<Record<string, unknown>> {
   const policy = { ...validatePipelineConfig({ outputBucket: 'o' }), memoryBudgetBytes: memoryBudgetFor(1769) };
   for (const b of bodies) await transformImage(b, policy);
-  const c0 = selfCpuMs();
+  const c0 = cpuMs();
   const t0 = Date.now();
   for (let i = 0; i < job.images; i++) await transformImage(bodies[i % bodies.length], policy);
-  return { what: 'transform', images: job.images, cpuMsPerImage: (selfCpuMs() - c0) / job.images, wallMsPerImage: (Date.now() - t0) / job.images };
+  return { what: 'transform', images: job.images, cpuMsPerImage: (cpuMs() - c0) / job.images, wallMsPerImage: (Date.now() - t0) / job.images };
 }
 
 async function handlerRound(job: Job, bodies: Buffer[], events: boolean): Promise<Record<string, unknown>> {
@@ -78,7 +66,7 @@ async function handlerRound(job: Job, bodies: Buffer[], events: boolean): Promis
     for (let i = 0; i < bodies.length; i++) await one(`warmup/${i}.jpg`, bodies[i]);
     const workers = childPids();
     const w0 = workers.map(processCpuMs);
-    const m0 = selfCpuMs();
+    const m0 = cpuMs();
     const t0 = Date.now();
     for (let i = 0; i < job.images; i++) {
       const status = await one(`run/${i}.jpg`, bodies[i % bodies.length]);
@@ -91,7 +79,7 @@ async function handlerRound(job: Job, bodies: Buffer[], events: boolean): Promis
       images: job.images,
       environments: workers.length,
       cpuMsPerImage: workerCpu / job.images,
-      localCpuMsPerImage: (selfCpuMs() - m0) / job.images,
+      localCpuMsPerImage: (cpuMs() - m0) / job.images,
       wallMsPerImage: wall / job.images,
       statuses,
     };

@@ -567,8 +567,9 @@ function measureHandlerCost(workers, taskDir, inputs, opts) {
       cpuMax: Math.max(...cpu),
       local: mine[0].localCpuMsPerImage === undefined ? undefined : median(mine.map((x) => x.localCpuMsPerImage)),
       wall: median(mine.map((x) => x.wallMsPerImage)),
-      statuses: mine.map((x) => x.statuses).filter(Boolean),
+      outcomes: {},
     };
+    for (const x of mine) for (const [k, v] of Object.entries(x.statuses ?? {})) summary[what].outcomes[k] = (summary[what].outcomes[k] ?? 0) + v;
   }
   return summary;
 }
@@ -910,10 +911,7 @@ function report(ctx) {
       r === handlerCost.transform ? '-' : fmt(r.cpu - base, 1),
       r.local === undefined ? '-' : fmt(r.local, 1),
       fmt(r.wall, 1),
-      r.statuses.length ? Object.entries(r.statuses.reduce((a, s) => {
-        for (const [k, v] of Object.entries(s)) a[k] = (a[k] ?? 0) + v;
-        return a;
-      }, {})).map(([k, v]) => `${k} ${v}`).join(', ') : '-',
+      Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') || '-',
     ]);
     out(table(['what', 'CPU ms per image', 'of transform', 'beyond the transform ms', 'endpoint ms per image', 'wall ms per image', 'outcomes (all rounds)'], rows));
     out();

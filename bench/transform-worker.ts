@@ -11,6 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
+import { cpuMs } from './cpu';
 import { validatePipelineConfig } from '../lambda-src/config';
 import { configureSharp, memoryBudgetFor, transformImage, type TransformPolicy } from '../lambda-src/transform';
 
@@ -143,11 +144,6 @@ interface Job {
 function hwmKb(): number | undefined {
   const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
   return m ? Number(m[1]) : undefined;
-}
-
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 async function runCpu(job: Job): Promise<void> {
