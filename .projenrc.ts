@@ -43,6 +43,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `sharp@${SHARP_VERSION}`,
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    '@aws-cdk/integ-runner@^2',
   ],
   // one dev tsconfig (tsconfig.dev.json) covers src, lambda-src, test and .projenrc.ts
   eslintOptions: { dirs: ['src'], projectService: false, tsconfigPath: './tsconfig.dev.json' },
@@ -126,6 +128,8 @@ project.tsconfigDev.addInclude('lambda-src/**/*.ts');
 project.tsconfigDev.addInclude('.projenrc.ts');
 project.eslint?.addLintPattern('lambda-src');
 project.eslint?.allowDevDeps('lambda-src/**');
+project.eslint?.addLintPattern('bench');
+project.eslint?.allowDevDeps('bench/**');
 
 project.addPackageIgnore('/lambda-src/');
 project.addPackageIgnore('/.layer-cache/');
