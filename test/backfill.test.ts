@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { backfill, backfillEvent } from '../lambda-src/local/backfill';
 import { LocalPipeline } from '../lambda-src/local/local-pipeline';
 import { S3Server } from '../lambda-src/local/s3-server';
+import { decodeKey } from '../lambda-src/s3-event';
 
 jest.setTimeout(90_000);
 const CLI = path.join(__dirname, '..', 'assets', 'lambda-src', 'local', 'cli', 'index.js');
@@ -56,7 +57,7 @@ test('a backfill cut short by --limit goes on from its state file, sending every
   const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
   const lambda = new LambdaClient({ endpoint: pipeline.apiEndpoint, region: 'us-east-1', credentials });
   const invoked: string[] = [];
-  pipeline.on('invoke', (e: { Records: { s3: { object: { key: string } } }[] }) => invoked.push(decodeURIComponent(e.Records[0].s3.object.key.replace(/\+/g, ' '))));
+  pipeline.on('invoke', (e: { Records: { s3: { object: { key: string } } }[] }) => invoked.push(decodeKey(e.Records[0].s3.object.key)));
   const state = path.join(tmp, 'state.json');
   try {
     expect(await outputs(s3)).toEqual([]);

@@ -14,6 +14,7 @@ import { shippedAssets } from '../lambda-src/local/assets';
 import type { DeliveredEvent } from '../lambda-src/local/events-server';
 import type { FailureDestinationRecord, InvocationDone, InvocationFailed } from '../lambda-src/local/lambda-pool';
 import { LocalPipeline, type LocalPipelineOptions } from '../lambda-src/local/local-pipeline';
+import { decodeKey } from '../lambda-src/s3-event';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'assets', 'lambda-src', 'local', 'cli', 'index.js');
@@ -224,7 +225,7 @@ describe('Lambda\'s retries and the failure queue', () => {
     // THEN
     const finished = done.map((d) => (d.result as { outcomes: { key: string }[] }).outcomes[0].key);
     const shutdown = queued(pipeline.failureQueueDir)
-      .map((r) => decodeURIComponent((r.requestPayload as { Records: { s3: { object: { key: string } } }[] }).Records[0].s3.object.key));
+      .map((r) => decodeKey((r.requestPayload as { Records: { s3: { object: { key: string } } }[] }).Records[0].s3.object.key));
     expect([...finished, ...shutdown].sort()).toEqual(keys);
     expect(shutdown.length).toBeGreaterThan(0);
   });

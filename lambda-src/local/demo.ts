@@ -8,6 +8,7 @@ import * as path from 'path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import type { RecordOutcome } from '../processor';
+import { decodeKey } from '../s3-event';
 import type { DeliveredEvent } from './events-server';
 import type { InvocationDone, InvocationFailed } from './lambda-pool';
 import { LocalPipeline } from './local-pipeline';
@@ -120,7 +121,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     pipeline.on('failed', (f: InvocationFailed) => {
       const records = (f.event as { Records?: { s3: { object: { key: string } } }[] }).Records ?? [];
-      for (const r of records) settle(decodeURIComponent(r.s3.object.key.replace(/\+/g, ' ')), { failure: f });
+      for (const r of records) settle(decodeKey(r.s3.object.key), { failure: f });
     });
   });
 

@@ -8,10 +8,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EVENT_SOURCE, validatePipelineConfig, type PipelineConfig } from '../config';
+import { decodeKey, type S3EventRecord } from '../s3-event';
 import { shippedAssets, type ShippedAssets } from './assets';
 import { EventsServer, type DeliveredEvent } from './events-server';
 import { LambdaPool, type InvocationDone, type InvocationFailed } from './lambda-pool';
-import { S3Server, type S3EventRecord } from './s3-server';
+import { S3Server } from './s3-server';
 
 export const DEFAULT_INPUT_BUCKET = 'input';
 export const DEFAULT_OUTPUT_BUCKET = 'output';
@@ -185,7 +186,7 @@ export class LocalPipeline extends EventEmitter {
   private onS3Event(event: { Records: S3EventRecord[] }): void {
     const record = event.Records[0];
     if (record.s3.bucket.name !== this.inputBucket || !record.eventName.startsWith('ObjectCreated:')) return;
-    const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, ' '));
+    const key = decodeKey(record.s3.object.key);
     if (!key.startsWith(this.config.inputPrefix)) return;
     const suffixes = this.options.inputSuffixes ?? [];
     if (suffixes.length > 0 && !suffixes.some((s) => key.endsWith(s))) return;

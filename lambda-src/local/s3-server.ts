@@ -17,6 +17,7 @@ import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { Transform, type TransformCallback } from 'stream';
 import { pipeline } from 'stream/promises';
+import { s3EventRecord } from '../s3-event';
 
 export interface S3ServerOptions {
   /** Folder for the buckets; created if missing. Objects already there are served. */
@@ -41,24 +42,6 @@ interface ObjectMeta {
   readonly sequencer: string;
 }
 
-/** An S3 event notification record, as S3 sends it to Lambda. */
-export interface S3EventRecord {
-  readonly eventVersion: string;
-  readonly eventSource: 'aws:s3';
-  readonly awsRegion: string;
-  readonly eventTime: string;
-  readonly eventName: string;
-  readonly userIdentity: { principalId: string };
-  readonly requestParameters: { sourceIPAddress: string };
-  readonly responseElements: Record<string, string>;
-  readonly s3: {
-    readonly s3SchemaVersion: '1.0';
-    readonly configurationId: string;
-    readonly bucket: { name: string; ownerIdentity: { principalId: string }; arn: string };
-    readonly object: { key: string; size: number; eTag: string; sequencer: string };
-  };
-}
-
 class S3Error extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly resource?: string) {
     super(message);
@@ -67,46 +50,6 @@ class S3Error extends Error {
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 const OWNER = { id: '75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a', name: 'local' };
-const PRINCIPAL = 'AWS:LOCAL';
-
-/** An ObjectCreated notification record for an object, exactly as S3 shapes it. */
-export function s3EventRecord(o: {
-  readonly bucket: string;
-  readonly key: string;
-  readonly size: number;
-  readonly eTag: string;
-  readonly eventName?: string;
-  readonly sequencer?: string;
-  readonly time?: string;
-  readonly region?: string;
-  readonly sourceIp?: string;
-  readonly principal?: string;
-}): S3EventRecord {
-  const principal = o.principal ?? PRINCIPAL;
-  return {
-    eventVersion: '2.1',
-    eventSource: 'aws:s3',
-    awsRegion: o.region ?? 'us-east-1',
-    eventTime: o.time ?? new Date().toISOString(),
-    eventName: o.eventName ?? 'ObjectCreated:Put',
-    userIdentity: { principalId: principal },
-    requestParameters: { sourceIPAddress: o.sourceIp ?? '127.0.0.1' },
-    responseElements: { 'x-amz-request-id': randomBytes(8).toString('hex').toUpperCase(), 'x-amz-id-2': randomBytes(24).toString('base64') },
-    s3: {
-      s3SchemaVersion: '1.0',
-      configurationId: 'image-pipeline',
-      bucket: { name: o.bucket, ownerIdentity: { principalId: principal }, arn: `arn:aws:s3:::${o.bucket}` },
-      object: { key: encodeEventKey(o.key), size: o.size, eTag: o.eTag.replace(/"/g, ''), sequencer: o.sequencer ?? '0' },
-    },
-  };
-}
-
-/**
- * Encodes a key as S3 event notifications do: URL-encoded, with `+` for a space and `/` kept.
- */
-export function encodeEventKey(key: string): string {
-  return encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');
-}
 
 export class S3Server extends EventEmitter {
   private server?: http.Server;
