@@ -6,7 +6,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SharpLayer } from '../src';
+import { ImagePreprocessingPipeline, SharpLayer } from '../src';
 
 const ROOT = path.join(__dirname, '..');
 const layerDir = (arch: string) => path.join(ROOT, 'assets', 'sharp-layer', arch, 'nodejs', 'node_modules');
@@ -20,6 +20,20 @@ function layerTemplate(architecture?: lambda.Architecture) {
 function layerAssetKey(architecture?: lambda.Architecture): string {
   const layer = Object.values(layerTemplate(architecture).findResources('AWS::Lambda::LayerVersion'))[0];
   return layer.Properties.Content.S3Key;
+}
+
+/** `<sha256>.zip` S3 keys of the assets a clean `npm ci && npx projen test` builds. */
+const PINNED_ASSET_HASHES = {
+  arm64: 'c2bde10d83dd2c1ce94f7889f29c2c93eb222951ab7ebc66bc9c467b2501db8e.zip',
+  x64: '7ef2d9aaaad92af1e34457991a33aef22689d542d00512a5e4560b4429d689d6.zip',
+  handler: 'b026a0f5a12f855958a2906d7a7dfc7d69d813e33ec3073613643ee0243d60b9.zip',
+};
+
+function handlerAssetKey(): string {
+  const stack = new Stack(new App(), 'Test');
+  const pipeline = new ImagePreprocessingPipeline(stack, 'Images');
+  const code = stack.resolve((pipeline.processor.node.defaultChild as lambda.CfnFunction).code);
+  return code.s3Key;
 }
 
 describe('SharpLayer', () => {
@@ -48,13 +62,16 @@ describe('SharpLayer', () => {
     expect(layerAssetKey(lambda.Architecture.X86_64)).not.toBe(arm);
   });
 
-  test('asset hashes are pinned: a fresh clone that builds a different layer fails here', () => {
-    // The layer is built from committed lockfiles with no symlinks, so its content hash is the
-    // same on every machine; a change to the lockfiles or the build changes it on purpose.
+  test('asset hashes are pinned: a fresh clone that builds a different layer or bundle fails here', () => {
+    // The layer is built from committed lockfiles with no symlinks, and the handler bundle by the
+    // locked esbuild from the committed sources, so both hash the same on every machine (and in
+    // the packed package, see consumer.test.ts). A change to the lockfiles, the layer build or the
+    // handler changes them on purpose: then update PINNED_ASSET_HASHES.
     expect({
       arm64: layerAssetKey(lambda.Architecture.ARM_64),
       x64: layerAssetKey(lambda.Architecture.X86_64),
-    }).toMatchSnapshot();
+      handler: handlerAssetKey(),
+    }).toEqual(PINNED_ASSET_HASHES);
   });
 });
 
