@@ -7,11 +7,12 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, parsePipelineConfig, type PipelineConfig } from './config';
 import { ImageProcessor, isSqsEvent, jsonLogger } from './processor';
 import { configureSharp, memoryBudgetFor } from './transform';
+import { CONFIG_ENV_VAR } from '../src/contract';
 
 function init(): ImageProcessor {
   let config: PipelineConfig;
   try {
-    config = parsePipelineConfig(process.env.PIPELINE_CONFIG);
+    config = parsePipelineConfig(process.env[CONFIG_ENV_VAR]);
   } catch (e) {
     if (e instanceof ConfigError) {
       jsonLogger({ level: 'FATAL', message: e.message });

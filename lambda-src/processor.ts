@@ -5,8 +5,8 @@
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { PipelineConfig } from './config';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
+import { DETAIL_TYPES, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, type DetailType, type PipelineConfig } from '../src/contract';
 
 /** The parts of an S3 event record the handler reads. */
 export interface S3EventRecordLike {
@@ -200,9 +200,9 @@ export class ImageProcessor {
         outputs.push({ variant: out.variant, key: outKey, bytes: out.body.length, width: out.width, height: out.height, format: out.format });
       }
       const ms = Date.now() - started;
-      await this.publish('ImageProcessed', { bucket, key, eTag, size: body.length, outputBucket: this.config.outputBucket, outputs, ms });
+      await this.publish(DETAIL_TYPES.processed, { bucket, key, eTag, size: body.length, outputBucket: this.config.outputBucket, outputs, ms });
       this.log({ level: 'INFO', message: 'image processed', key, eTag, bytes: body.length, outputs, ms });
-      this.metric('ImagesProcessed');
+      this.metric(METRIC_NAMES.processed);
       return { status: 'processed', key, outputs, ms };
     } catch (e) {
       if (!(e instanceof ImageRejectedError)) throw e;
@@ -214,11 +214,11 @@ export class ImageProcessor {
         Body: JSON.stringify(rec, null, 2),
         ContentType: 'application/json',
       }));
-      await this.publish('ImageRejected', {
+      await this.publish(DETAIL_TYPES.rejected, {
         bucket, key, eTag, size, reason: e.reason, message: e.message, outputBucket: this.config.outputBucket, failureRecord,
       });
       this.log({ level: 'WARN', message: 'image rejected', key, eTag, reason: e.reason, detail: e.message, failureRecord });
-      this.metric('ImagesRejected', { Reason: e.reason });
+      this.metric(METRIC_NAMES.rejected, { [METRIC_DIMENSIONS.reason]: e.reason });
       return { status: 'rejected', key, reason: e.reason, failureRecord };
     }
   }
@@ -227,7 +227,7 @@ export class ImageProcessor {
    * Sends one EventBridge event about an image, when events are configured. A failure throws, so
    * the record is retried (the outputs are written again, to the same keys) and the event is not lost.
    */
-  private async publish(detailType: 'ImageProcessed' | 'ImageRejected', detail: Record<string, unknown>): Promise<void> {
+  private async publish(detailType: DetailType, detail: Record<string, unknown>): Promise<void> {
     if (!this.events || !this.config.events) return;
     const res = await this.events.send(new PutEventsCommand({
       Entries: [{
@@ -272,8 +272,8 @@ export class ImageProcessor {
   /** One CloudWatch embedded-metric-format line. */
   private metric(name: string, dimensions: Record<string, string> = {}): void {
     const pipeline = process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'local';
-    const dims = { Pipeline: pipeline, ...dimensions };
-    const sets = [['Pipeline'], ...(Object.keys(dimensions).length ? [Object.keys(dims)] : [])];
+    const dims = { [METRIC_DIMENSIONS.pipeline]: pipeline, ...dimensions };
+    const sets = [[METRIC_DIMENSIONS.pipeline], ...(Object.keys(dimensions).length ? [Object.keys(dims)] : [])];
     this.log({
       _aws: {
         Timestamp: Date.now(),
@@ -284,8 +284,6 @@ export class ImageProcessor {
     });
   }
 }
-
-export const METRICS_NAMESPACE = 'ImagePreprocessingPipeline';
 
 /** S3 event keys are URL-encoded with `+` for a space. */
 export function decodeKey(raw: string): string {

@@ -3,8 +3,8 @@
  * so the handler, the local runner and the tests all run exactly this.
  */
 import sharp from 'sharp';
-import type { InputFormat, OutputFormat, PipelineConfig, VariantConfig } from './config';
 import { plainJpegFrame } from './jpeg-header';
+import { DEFAULT_QUALITY, FAILURE_FOLDER, type InputFormat, type OutputFormat, type PipelineConfig, type VariantConfig } from '../src/contract';
 
 /** Why an image is refused for good: retrying cannot change the answer. */
 export type RejectReason =
@@ -141,7 +141,7 @@ export function variantKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputP
 
 /** Where the failure record of an input goes: `<outputPrefix>_failed/<input key less inputPrefix>.json`. */
 export function failureKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
-  return `${config.outputPrefix}_failed/${relativeKey(config, inputKey)}.json`;
+  return `${config.outputPrefix}${FAILURE_FOLDER}${relativeKey(config, inputKey)}.json`;
 }
 
 function relativeKey(config: Pick<PipelineConfig, 'inputPrefix'>, key: string): string {
@@ -299,12 +299,12 @@ async function encode(
     p = p.keepMetadata();
   }
   switch (format) {
-    case 'jpeg': p = p.jpeg({ quality: v.quality ?? 80 }); break;
+    case 'jpeg': p = p.jpeg({ quality: v.quality ?? DEFAULT_QUALITY.jpeg }); break;
     case 'png': p = p.png(); break;
-    case 'webp': p = p.webp({ quality: v.quality ?? 80 }); break;
-    case 'avif': p = p.avif({ quality: v.quality ?? 50, effort: 2 }); break;
+    case 'webp': p = p.webp({ quality: v.quality ?? DEFAULT_QUALITY.webp }); break;
+    case 'avif': p = p.avif({ quality: v.quality ?? DEFAULT_QUALITY.avif, effort: 2 }); break;
     case 'gif': p = p.gif(); break;
-    case 'tiff': p = p.tiff({ quality: v.quality ?? 80 }); break;
+    case 'tiff': p = p.tiff({ quality: v.quality ?? DEFAULT_QUALITY.tiff }); break;
   }
   const { data, info } = await p.toBuffer({ resolveWithObject: true });
   return {

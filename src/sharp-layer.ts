@@ -2,6 +2,7 @@ import * as path from 'path';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { DEFAULT_ARCHITECTURE } from './private/settings';
 
 /**
  * Properties of a `SharpLayer`.
@@ -52,7 +53,7 @@ export class SharpLayer extends lambda.LayerVersion {
   public readonly architecture: lambda.Architecture;
 
   constructor(scope: Construct, id: string, props: SharpLayerProps = {}) {
-    const architecture = props.architecture ?? lambda.Architecture.ARM_64;
+    const architecture = props.architecture ?? DEFAULT_ARCHITECTURE;
     const folder = layerFolder(architecture);
     super(scope, id, {
       code: lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'sharp-layer', folder)),

@@ -1,5 +1,51 @@
 import { Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { IConstruct } from 'constructs';
+
+/** The construct id aws-cdk-lib gives its bucket-notifications handler (aws-s3/lib/notifications-resource). */
+const BUCKET_NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
+
+/** What a pipeline made that AwsSolutions checks. */
+export interface PipelineFindings {
+  /** The ids, under the pipeline, of the buckets it created. */
+  readonly bucketIds: string[];
+  readonly failureQueue: sqs.IQueue;
+  readonly role: iam.IRole;
+  readonly inputBucket: s3.IBucket;
+  readonly inputPrefix: string;
+  readonly outputBucket: s3.IBucket;
+  readonly outputPrefix: string;
+}
+
+/** AwsSolutions findings that are by design, each with its reason. */
+export function acknowledgeFindings(pipeline: IConstruct, f: PipelineFindings): void {
+  for (const id of f.bucketIds) {
+    const bucket = pipeline.node.tryFindChild(id);
+    if (bucket) {
+      Validations.of(bucket).acknowledge({
+        id: 'AwsSolutions-S1',
+        reason: 'Server access logging needs a log bucket whose retention is the owner\'s policy; pass your own inputBucket/outputBucket with logging to have it.',
+      });
+    }
+  }
+  Validations.of(f.failureQueue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason: 'This queue is itself the failure destination of the processor; a second dead-letter queue behind it would only move the same messages again.',
+  });
+  const prefixReason = 'Object-level S3 access is scoped to the configured key prefix, which needs a trailing wildcard in the object ARN. No action is a wildcard.';
+  acknowledgeWildcardResource(f.role, f.inputBucket.arnForObjects(`${f.inputPrefix}*`), prefixReason);
+  acknowledgeWildcardResource(f.role, f.outputBucket.arnForObjects(`${f.outputPrefix}*`), prefixReason);
+  // aws-cdk-lib's one-per-stack function that sets bucket notifications at deploy time
+  const notificationsHandler = Stack.of(pipeline).node.tryFindChild(BUCKET_NOTIFICATIONS_HANDLER_ID);
+  if (notificationsHandler) {
+    Validations.of(notificationsHandler).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: 'aws-cdk-lib\'s bucket-notifications handler uses AWSLambdaBasicExecutionRole for its logs only; it is a deploy-time custom resource whose role this library does not own.',
+    });
+  }
+}
 
 /**
  * Acknowledges an AwsSolutions-IAM5 finding for one wildcard resource ARN on `scope`.

@@ -1,0 +1,217 @@
+import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { ImageVariant, InputFormat } from './variant';
+
+/**
+ * How uploads reach the processor.
+ */
+export enum TriggerMode {
+  /** S3 event notifications invoke the function asynchronously; Lambda retries failed events. */
+  S3_NOTIFICATION = 's3-notification',
+  /**
+   * S3 event notifications go to an SQS queue that the function reads in batches, reporting
+   * failed messages one by one: for bursts and back-pressure. Messages received too often go to
+   * the failure queue.
+   */
+  QUEUE = 'queue',
+}
+
+/**
+ * Properties of an `ImagePreprocessingPipeline`. Every one is optional: the defaults give the
+ * original system's behaviour, a grayscale 256x256 JPEG of every upload.
+ */
+export interface ImagePreprocessingPipelineProps {
+  /**
+   * The bucket whose uploads are processed.
+   *
+   * @default - a new bucket: all public access blocked, SSL enforced, S3-managed encryption, retained on delete
+   */
+  readonly inputBucket?: s3.IBucket;
+
+  /**
+   * The bucket the variants and failure records are written to. It may be the input bucket
+   * only when `inputPrefix` and `outputPrefix` do not overlap.
+   *
+   * @default - a new bucket: all public access blocked, SSL enforced, S3-managed encryption, retained on delete
+   */
+  readonly outputBucket?: s3.IBucket;
+
+  /**
+   * Only uploads under this key prefix are processed; it is not repeated in output keys.
+   *
+   * @default '' (the whole bucket)
+   */
+  readonly inputPrefix?: string;
+
+  /**
+   * Only uploads whose keys end with one of these suffixes are processed (for example `.jpg`).
+   *
+   * @default - every key under `inputPrefix`
+   */
+  readonly inputSuffixes?: string[];
+
+  /**
+   * Key prefix of everything written to the output bucket.
+   *
+   * @default ''
+   */
+  readonly outputPrefix?: string;
+
+  /**
+   * The images made from each upload (at most 10). The input is decoded once for all of them.
+   *
+   * @default - one variant named `grayscale-256`: 256x256, `ImageFit.FILL`, grayscale, JPEG quality 80
+   */
+  readonly variants?: ImageVariant[];
+
+  /**
+   * The input formats processed; anything else gets a failure record.
+   *
+   * @default - JPEG, PNG, WebP, GIF, TIFF and AVIF
+   */
+  readonly acceptedFormats?: InputFormat[];
+
+  /**
+   * Inputs with more pixels than this (width x height) are rejected before they are decoded.
+   *
+   * @default 40000000
+   */
+  readonly maxInputPixels?: number;
+
+  /**
+   * Inputs larger than this are rejected before they are downloaded.
+   *
+   * @default Size.mebibytes(50)
+   */
+  readonly maxInputBytes?: Size;
+
+  /**
+   * Keep the input's metadata (EXIF, GPS, XMP, ICC) in the outputs.
+   *
+   * @default false - metadata is stripped; EXIF orientation is always applied
+   */
+  readonly keepMetadata?: boolean;
+
+  /**
+   * The processor's architecture; the sharp layer matches it.
+   *
+   * @default lambda.Architecture.ARM_64
+   */
+  readonly architecture?: lambda.Architecture;
+
+  /**
+   * The processor's memory, in MB (128 to 10240). Lambda's CPU share grows with it.
+   *
+   * @default 512
+   */
+  readonly memorySize?: number;
+
+  /**
+   * The processor's timeout, at most 15 minutes.
+   *
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * Concurrent executions reserved for the processor, which also caps it.
+   *
+   * @default - no reservation: the account's unreserved concurrency
+   */
+  readonly reservedConcurrency?: number;
+
+  /**
+   * How many times Lambda retries a failed asynchronous invocation (0 to 2) before the event
+   * goes to the failure queue.
+   *
+   * @default 2
+   */
+  readonly retryAttempts?: number;
+
+  /**
+   * How long Lambda keeps trying an event (1 minute to 6 hours) before it goes to the failure queue.
+   *
+   * @default Duration.hours(6)
+   */
+  readonly maxEventAge?: Duration;
+
+  /**
+   * How long the processor's logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * A KMS key to encrypt the buckets this construct creates; the processor is granted
+   * `kms:Decrypt` (input) and `kms:GenerateDataKey` (output) on it. Buckets you bring keep their
+   * own encryption (their `encryptionKey`, if any, is granted the same way).
+   *
+   * @default - S3-managed encryption (SSE-S3)
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * How uploads reach the processor.
+   *
+   * @default TriggerMode.S3_NOTIFICATION
+   */
+  readonly trigger?: TriggerMode;
+
+  /**
+   * In queue mode, the most messages one invocation gets (1 to 10000; above 10 needs
+   * `queueMaxBatchingWindow`).
+   *
+   * @default 10
+   */
+  readonly queueBatchSize?: number;
+
+  /**
+   * In queue mode, how long Lambda may wait to fill a batch (at most 5 minutes).
+   *
+   * @default - no wait
+   */
+  readonly queueMaxBatchingWindow?: Duration;
+
+  /**
+   * What happens to the buckets this construct creates when they leave the stack.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Send an EventBridge event after each upload: `ImageProcessed` (input key, eTag, outputs and
+   * their sizes) or `ImageRejected` (the reason), with source `image-preprocessing-pipeline`.
+   * See `onImageProcessed` and `onImageRejected`.
+   *
+   * @default true
+   */
+  readonly emitEvents?: boolean;
+
+  /**
+   * The bus the events go to.
+   *
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
+   * Rejected uploads in 5 minutes that raise the rejected-images alarm.
+   *
+   * @default 1
+   */
+  readonly rejectedImagesAlarmThreshold?: number;
+
+  /**
+   * An SNS topic notified when an alarm fires (and when it recovers).
+   *
+   * @default - the alarms notify nobody
+   */
+  readonly alarmTopic?: sns.ITopic;
+}
