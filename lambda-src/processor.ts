@@ -5,6 +5,7 @@
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { decodeKey } from './s3-event';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
 import { DETAIL_TYPES, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, type DetailType, type PipelineConfig } from '../src/contract';
 
@@ -283,11 +284,6 @@ export class ImageProcessor {
       [name]: 1,
     });
   }
-}
-
-/** S3 event keys are URL-encoded with `+` for a space. */
-export function decodeKey(raw: string): string {
-  return decodeURIComponent(raw.replace(/\+/g, ' '));
 }
 
 function safeKey(record: S3EventRecordLike): string {

@@ -4,7 +4,8 @@ import type { S3Event, S3EventRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { decode, mean, noisy, solid, srgbLuminance, TEAL, truncate } from './images';
 import { validatePipelineConfig, type PipelineConfig } from '../../lambda-src/config';
-import { decodeKey, ImageProcessor, TransientFailure, type FailureRecord } from '../../lambda-src/processor';
+import { ImageProcessor, TransientFailure, type FailureRecord } from '../../lambda-src/processor';
+import { decodeKey } from '../../lambda-src/s3-event';
 
 const s3Mock = mockClient(S3Client);
 
