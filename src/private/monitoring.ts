@@ -1,9 +1,29 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
 import { FAILURE_FOLDER } from '../contract';
-import type { ImagePreprocessingPipeline } from '../image-preprocessing-pipeline';
+
+type MetricOf = (props?: cloudwatch.MetricOptions) => cloudwatch.Metric;
+
+/** What the alarms and the dashboard watch: the pipeline's metrics, and the scope they go in. */
+export interface MonitoredPipeline extends Construct {
+  readonly processor: lambda.IFunction;
+  readonly uploadQueue?: sqs.IQueue;
+  readonly metricErrors: MetricOf;
+  readonly metricInvocations: MetricOf;
+  readonly metricDuration: MetricOf;
+  readonly metricThrottles: MetricOf;
+  readonly metricConcurrentExecutions: MetricOf;
+  readonly metricAsyncEventAge: MetricOf;
+  readonly metricAsyncEventsDropped: MetricOf;
+  readonly metricImagesProcessed: MetricOf;
+  readonly metricImagesRejected: MetricOf;
+  readonly metricFailureQueueDepth: MetricOf;
+}
 
 export interface AlarmOptions {
   readonly timeout: Duration;
@@ -17,7 +37,7 @@ export interface AlarmOptions {
  * recursive invocations dropped, rejected images, and async events dropped and their age (or, in
  * queue mode, the age of the oldest upload message). They notify `alarmTopic` when it is given.
  */
-export function createAlarms(pipeline: ImagePreprocessingPipeline, options: AlarmOptions): cloudwatch.IAlarm[] {
+export function createAlarms(pipeline: MonitoredPipeline, options: AlarmOptions): cloudwatch.IAlarm[] {
   const { timeout, queueMode, rejectedImagesAlarmThreshold, alarmTopic } = options;
   const period = Duration.minutes(5);
   const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number) =>
@@ -67,7 +87,7 @@ export function createAlarms(pipeline: ImagePreprocessingPipeline, options: Alar
 }
 
 /** A dashboard of the pipeline: the original system's metrics and the images processed and rejected. */
-export function createDashboard(pipeline: ImagePreprocessingPipeline, queueMode: boolean): cloudwatch.Dashboard {
+export function createDashboard(pipeline: MonitoredPipeline, queueMode: boolean): cloudwatch.Dashboard {
   const period = Duration.minutes(5);
   const sum = { period, statistic: cloudwatch.Stats.SUM };
   const max = { period, statistic: cloudwatch.Stats.MAXIMUM };
