@@ -10,9 +10,9 @@ import { promisify } from 'util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import { backfill, backfillEvent } from '../lambda-src/local/backfill';
+import { backfill, backfillEvent } from '../lambda-src/local/cli/backfill';
 import { LocalPipeline } from '../lambda-src/local/local-pipeline';
-import { S3Server } from '../lambda-src/local/s3-server';
+import { S3Server } from '../lambda-src/local/s3/server';
 import { decodeKey } from '../lambda-src/s3-event';
 
 jest.setTimeout(90_000);

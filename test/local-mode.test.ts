@@ -11,8 +11,8 @@ import { promisify } from 'util';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { shippedAssets } from '../lambda-src/local/assets';
-import type { DeliveredEvent } from '../lambda-src/local/events-server';
-import type { FailureDestinationRecord, InvocationDone, InvocationFailed } from '../lambda-src/local/lambda-pool';
+import type { DeliveredEvent } from '../lambda-src/local/aws-api/event-bus';
+import type { FailureDestinationRecord, InvocationDone, InvocationFailed } from '../lambda-src/local/lambda/lambda-pool';
 import { LocalPipeline, type LocalPipelineOptions } from '../lambda-src/local/local-pipeline';
 import { decodeKey } from '../lambda-src/s3-event';
 

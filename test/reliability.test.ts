@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import type { InvocationDone, InvocationFailed } from '../lambda-src/local/lambda-pool';
+import type { InvocationDone, InvocationFailed } from '../lambda-src/local/lambda/lambda-pool';
 import { LocalPipeline } from '../lambda-src/local/local-pipeline';
 import type { RecordOutcome } from '../lambda-src/processor';
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `image-pipeline`: the pipeline on one machine. This entry point only puts the shipped sharp layer
- * on the module path (as Lambda does with /opt/nodejs/node_modules), then loads the commands.
+ * on the module path (as Lambda does with /opt/nodejs/node_modules), then loads the commands (./cli).
  */
 import { Module } from 'module';
 import * as path from 'path';
@@ -21,7 +21,7 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 }) as typeof process.emitWarning;
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { main } = require('./main') as typeof import('./main');
+const { main } = require('./cli/main') as typeof import('./cli/main');
 main(process.argv.slice(2), layer.problem).then((code) => {
   process.exitCode = code;
 }, (e: Error) => {

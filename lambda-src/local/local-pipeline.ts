@@ -10,9 +10,10 @@ import * as path from 'path';
 import { EVENT_SOURCE, validatePipelineConfig, type PipelineConfig } from '../config';
 import { decodeKey, type S3EventRecord } from '../s3-event';
 import { shippedAssets, type ShippedAssets } from './assets';
-import { EventsServer, type DeliveredEvent } from './events-server';
-import { LambdaPool, type InvocationDone, type InvocationFailed } from './lambda-pool';
-import { S3Server } from './s3-server';
+import { EventBus, type DeliveredEvent } from './aws-api/event-bus';
+import { AwsApiServer } from './aws-api/server';
+import { LambdaPool, type InvocationDone, type InvocationFailed } from './lambda/lambda-pool';
+import { S3Server } from './s3/server';
 
 export const DEFAULT_INPUT_BUCKET = 'input';
 export const DEFAULT_OUTPUT_BUCKET = 'output';
@@ -81,7 +82,9 @@ export class LocalPipeline extends EventEmitter {
   readonly failureQueueDir: string;
   readonly assets: ShippedAssets;
   /** The local EventBridge sink: events also land in `<dataDir>/events.jsonl`. */
-  readonly events: EventsServer;
+  readonly events: EventBus;
+  /** The local Lambda and EventBridge APIs (Invoke, PutEvents). */
+  private readonly api: AwsApiServer;
   private pool?: LambdaPool;
   private taskDir?: string;
 
@@ -91,8 +94,8 @@ export class LocalPipeline extends EventEmitter {
     const shipped = options.assets?.handlerPath && options.assets?.workerPath ? undefined : shippedAssets();
     this.assets = { ...shipped!, ...options.assets } as ShippedAssets;
     this.failureQueueDir = path.join(path.resolve(options.dataDir), 'failure-queue');
-    this.events = new EventsServer(path.join(path.resolve(options.dataDir), 'events.jsonl'), options.host ?? '127.0.0.1',
-      (_functionName, payload) => this.invoke(payload));
+    this.events = new EventBus(path.join(path.resolve(options.dataDir), 'events.jsonl'));
+    this.api = new AwsApiServer(this.events, options.host ?? '127.0.0.1', (_functionName, payload) => this.invoke(payload));
     this.events.on('event', (e: DeliveredEvent) => this.emit('event', e));
     this.server = new S3Server({
       dataDir: options.dataDir,
@@ -121,7 +124,7 @@ export class LocalPipeline extends EventEmitter {
 
   async start(): Promise<string> {
     const endpoint = await this.server.start();
-    const eventsEndpoint = await this.events.start();
+    const eventsEndpoint = await this.api.start();
     // The handler runs from a copy in a folder of its own, as from Lambda's /var/task: `sharp`
     // then resolves to the layer on NODE_PATH, never to a node_modules the package sits in.
     this.taskDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-pipeline-task-'));
@@ -156,7 +159,7 @@ export class LocalPipeline extends EventEmitter {
 
   /** The local stand-in for the Lambda and EventBridge APIs (Invoke, PutEvents). */
   get apiEndpoint(): string {
-    return this.events.endpoint;
+    return this.api.endpoint;
   }
 
   /** Queues an asynchronous invocation of the handler, as Lambda's Invoke with InvocationType Event. */
@@ -178,7 +181,7 @@ export class LocalPipeline extends EventEmitter {
   async stop(graceMs = 30_000): Promise<void> {
     await this.server.stop();
     await this.pool?.shutdown(graceMs);
-    await this.events.stop();
+    await this.api.stop();
     if (this.taskDir) fs.rmSync(this.taskDir, { recursive: true, force: true });
   }
 

@@ -5,8 +5,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { PipelineConfig } from '../config';
-import { configureSharp, ImageRejectedError, transformImage, variantKey, type RejectReason } from '../transform';
+import type { PipelineConfig } from '../../config';
+import { configureSharp, ImageRejectedError, transformImage, variantKey, type RejectReason } from '../../transform';
 
 export interface FileResult {
   readonly file: string;

@@ -8,11 +8,11 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { backfill } from './backfill';
 import { runDemo } from './demo';
-import type { InvocationDone, InvocationFailed } from './lambda-pool';
-import { localConfig, LocalPipeline, readConfigFile } from './local-pipeline';
+import type { InvocationDone, InvocationFailed } from '../lambda/lambda-pool';
+import { localConfig, LocalPipeline, readConfigFile } from '../local-pipeline';
 import { collectFiles, processFiles } from './process-files';
 import { formatBytes, Progress, table } from './term';
-import type { RecordOutcome } from '../processor';
+import type { RecordOutcome } from '../../processor';
 
 const USAGE = `usage: image-pipeline <command> [options]
 

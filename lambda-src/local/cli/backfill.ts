@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { s3EventRecord, type S3EventRecord } from '../s3-event';
+import { s3EventRecord, type S3EventRecord } from '../../s3-event';
 
 export interface BackfillOptions {
   readonly s3: S3Client;

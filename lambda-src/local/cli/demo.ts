@@ -7,11 +7,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import type { RecordOutcome } from '../processor';
-import { decodeKey } from '../s3-event';
-import type { DeliveredEvent } from './events-server';
-import type { InvocationDone, InvocationFailed } from './lambda-pool';
-import { LocalPipeline } from './local-pipeline';
+import type { RecordOutcome } from '../../processor';
+import { decodeKey } from '../../s3-event';
+import type { DeliveredEvent } from '../aws-api/event-bus';
+import type { InvocationDone, InvocationFailed } from '../lambda/lambda-pool';
+import { LocalPipeline } from '../local-pipeline';
 import { formatBytes, table } from './term';
 
 export interface Sample {
