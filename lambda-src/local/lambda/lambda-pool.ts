@@ -227,13 +227,14 @@ export class LambdaPool extends EventEmitter {
   private run(worker: Worker, job: Pending): void {
     job.attempts++;
     this.inFlight++;
+    const deadlineMs = Date.now() + this.timeoutMs;
     const timer = setTimeout(() => {
       this.emit('log', JSON.stringify({ level: 'ERROR', message: `Task timed out after ${this.timeoutMs} ms`, requestId: job.requestId }));
       job.lastError = { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${this.timeoutMs} ms` };
       worker.child.kill('SIGKILL');
     }, this.timeoutMs);
     worker.busy = { job, timer };
-    const message: InvokeMessage = { type: 'invoke', requestId: job.requestId, event: job.event };
+    const message: InvokeMessage = { type: 'invoke', requestId: job.requestId, event: job.event, deadlineMs };
     worker.child.send(message);
   }
 

@@ -6,6 +6,11 @@ export interface InvokeMessage {
   readonly type: 'invoke';
   readonly requestId: string;
   readonly event: unknown;
+  /**
+   * When the invocation times out, in milliseconds since the epoch: its start plus the function's
+   * timeout, as Lambda's runtime API gives it (`Lambda-Runtime-Deadline-Ms`).
+   */
+  readonly deadlineMs: number;
 }
 
 export type WorkerMessage =

@@ -34,7 +34,7 @@ export function runWorker(): void {
       awsRequestId: msg.requestId,
       functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
       memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-      getRemainingTimeInMillis: () => 30_000,
+      getRemainingTimeInMillis: () => Math.max(0, msg.deadlineMs - Date.now()),
     };
     Promise.resolve()
       .then(() => handler(msg.event, context))
