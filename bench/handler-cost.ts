@@ -1,112 +1,59 @@
 /**
- * What the handler costs per image beyond the transform (spawned by bench/run.js; bundled by
- * esbuild, `sharp` external).
- *
- *   node handler-cost.js JOB.json
- *
- * In rounds, with the same inputs:
- * - transform: `transformImage` with the handler's policy, in this process (the baseline);
- * - handler: one upload at a time through a LocalPipeline with one execution environment (the
- *   shipped handler bundle with the shipped layer), each upload waited for before the next, with
- *   EventBridge events on (the local default) and off. The CPU time of the environment's process
- *   per image is what the function spends on GetObject, the transform, PutObject, PutEvents and its
- *   log lines; the CPU time of this process is the embedded S3 endpoint, the events sink, the pool
- *   and the uploading client.
- * Prints one JSON line per measurement on stdout. Measures; asserts nothing.
+ * The handler's CPU per image beyond the transform: `transformImage` in the measuring process
+ * against one upload at a time through a LocalPipeline, events on and off (the worker:
+ * bench/handler-cost-worker.ts).
  */
-import { execFileSync } from 'child_process';
-import * as fs from 'fs';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { cpuMs, processCpuMs } from './cpu';
-import { startLocalRun } from './local-run';
-import { validatePipelineConfig } from '../lambda-src/config';
-import { configureSharp, memoryBudgetFor, transformImage } from '../lambda-src/transform';
+import * as path from 'path';
+import { JOBS, LAYER, LOCAL_WORKER, median, nodeEnv, run, type Options, type Workers } from './common';
+import { originalSizesCycled, type Inputs } from './inputs';
+import { jsonLines, writeJob, type HandlerCostJob, type HandlerCostRow, type HandlerCostWhat } from './jobs';
 
-interface Job {
-  readonly files: string[];
-  readonly images: number;
+export interface HandlerCostSummary {
   readonly rounds: number;
-  readonly handlerPath: string;
-  readonly workerPath: string;
-  readonly layerPath: string;
+  readonly images: number;
+  /** CPU ms per image: median, min and max of the rounds. */
+  readonly cpu: number;
+  readonly cpuMin: number;
+  readonly cpuMax: number;
+  /** CPU ms per image of the measuring process (handler rounds). */
+  readonly local?: number;
+  readonly wall: number;
+  /** Outcome counts over all rounds. */
+  readonly outcomes: Record<string, number>;
 }
 
-function childPids(): number[] {
-  let out = '';
-  try {
-    out = execFileSync('pgrep', ['-P', String(process.pid), 'node']).toString();
-  } catch {
-    return [];
-  }
-  return out.split('\n').filter(Boolean).map(Number).filter((p) => fs.existsSync(`/proc/${p}/stat`));
-}
+export type HandlerCost = Partial<Record<HandlerCostWhat, HandlerCostSummary>>;
 
-async function transformRound(job: Job, bodies: Buffer[]): Promise<Record<string, unknown>> {
-  const policy = { ...validatePipelineConfig({ outputBucket: 'o' }), memoryBudgetBytes: memoryBudgetFor(1769) };
-  for (const b of bodies) await transformImage(b, policy);
-  const c0 = cpuMs();
-  const t0 = Date.now();
-  for (let i = 0; i < job.images; i++) await transformImage(bodies[i % bodies.length], policy);
-  return { what: 'transform', images: job.images, cpuMsPerImage: (cpuMs() - c0) / job.images, wallMsPerImage: (Date.now() - t0) / job.images };
-}
-
-async function handlerRound(job: Job, bodies: Buffer[], events: boolean): Promise<Record<string, unknown>> {
-  const { pipeline, s3, close } = await startLocalRun(job, 1, events ? {} : { events: null });
-  const statuses: Record<string, number> = {};
-  let waiting: ((status: string) => void) | undefined;
-  pipeline.on('done', (d: { result?: { outcomes?: { status: string }[] } }) => waiting?.(d.result?.outcomes?.[0]?.status ?? 'none'));
-  pipeline.on('failed', () => waiting?.('failure-queue'));
-  const one = async (key: string, body: Buffer) => {
-    const settled = new Promise<string>((resolve) => { waiting = resolve; });
-    await s3.send(new PutObjectCommand({ Bucket: pipeline.inputBucket, Key: key, Body: body, ContentType: 'image/jpeg' }));
-    return settled;
+export function measureHandlerCost(workers: Workers, taskDir: string, inputs: Inputs, opts: Options): HandlerCost {
+  const job: HandlerCostJob = {
+    files: originalSizesCycled(inputs),
+    images: 150,
+    rounds: opts.rounds,
+    handlerPath: path.join(taskDir, 'index.js'),
+    workerPath: LOCAL_WORKER,
+    layerPath: LAYER,
   };
-  try {
-    // Warm-up: the environment's cold start and each input once.
-    for (let i = 0; i < bodies.length; i++) await one(`warmup/${i}.jpg`, bodies[i]);
-    const workers = childPids();
-    const w0 = workers.map(processCpuMs);
-    const m0 = cpuMs();
-    const t0 = Date.now();
-    for (let i = 0; i < job.images; i++) {
-      const status = await one(`run/${i}.jpg`, bodies[i % bodies.length]);
-      statuses[status] = (statuses[status] ?? 0) + 1;
-    }
-    const wall = Date.now() - t0;
-    const workerCpu = workers.map((p, i) => processCpuMs(p) - w0[i]).reduce((a, b) => a + b, 0);
-    return {
-      what: events ? 'handler' : 'handler-no-events',
-      images: job.images,
-      environments: workers.length,
-      cpuMsPerImage: workerCpu / job.images,
-      localCpuMsPerImage: (cpuMs() - m0) / job.images,
-      wallMsPerImage: wall / job.images,
-      statuses,
+  const jobFile = writeJob(path.join(JOBS, 'handler-cost.json'), job);
+  const r = run(process.execPath, [workers.handlerCost, jobFile], { env: nodeEnv(), timeout: 60_000 + opts.rounds * 120_000 });
+  if (r.status !== 0) process.stderr.write(`bench: the handler-cost run ended with status ${r.status} ${r.signal ?? ''}: ${(r.stderr ?? '').slice(-2000)}\n`);
+  const rows = jsonLines<HandlerCostRow>(r.stdout);
+  const summary: HandlerCost = {};
+  for (const what of ['transform', 'handler', 'handler-no-events'] as const) {
+    const mine = rows.filter((x) => x.what === what);
+    if (mine.length === 0) continue;
+    const cpu = mine.map((x) => x.cpuMsPerImage);
+    const outcomes: Record<string, number> = {};
+    for (const x of mine) for (const [k, v] of Object.entries(x.statuses ?? {})) outcomes[k] = (outcomes[k] ?? 0) + v;
+    summary[what] = {
+      rounds: mine.length,
+      images: mine[0].images,
+      cpu: median(cpu),
+      cpuMin: Math.min(...cpu),
+      cpuMax: Math.max(...cpu),
+      local: mine[0].localCpuMsPerImage === undefined ? undefined : median(mine.map((x) => x.localCpuMsPerImage!)),
+      wall: median(mine.map((x) => x.wallMsPerImage)),
+      outcomes,
     };
-  } finally {
-    await close();
   }
+  return summary;
 }
-
-async function main(): Promise<void> {
-  const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as Job;
-  const bodies = job.files.map((f) => fs.readFileSync(f));
-  configureSharp(1);
-  for (let round = 0; round < job.rounds; round++) {
-    // Rotating order, so no measurement always runs first or last.
-    const steps = [
-      () => transformRound(job, bodies),
-      () => handlerRound(job, bodies, true),
-      () => handlerRound(job, bodies, false),
-    ];
-    for (let k = 0; k < steps.length; k++) {
-      const r = await steps[(k + round) % steps.length]();
-      process.stdout.write(`${JSON.stringify({ round, ...r })}\n`);
-    }
-  }
-}
-
-main().catch((e) => {
-  process.stderr.write(`${(e as Error).stack ?? e}\n`);
-  process.exit(1);
-});

@@ -6,14 +6,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { S3Client } from '@aws-sdk/client-s3';
+import type { LocalRunAssets } from './jobs';
 import { LocalPipeline } from '../lambda-src/local/local-pipeline';
-
-export interface LocalRunAssets {
-  /** The handler bundle (a copy outside the repo, so `sharp` resolves from NODE_PATH = the layer). */
-  readonly handlerPath: string;
-  readonly workerPath: string;
-  readonly layerPath: string;
-}
 
 export interface LocalRun {
   readonly pipeline: LocalPipeline;

@@ -1,8 +1,8 @@
-"""Benchmark worker for the original system's Pillow transform (run by bench/run.js under
-Debian's /usr/bin/python3 with python3-pil).
+"""Benchmark worker for the original system's Pillow transform (run by bench/cpu.ts and
+bench/mem128.ts under Debian's /usr/bin/python3 with python3-pil).
 
     python3 pillow_worker.py cpu JOB.json   CPU time per image, one JSON line on stdout
-    python3 pillow_worker.py once FILE...   the transform once per file (for lambda-sim.sh)
+    python3 pillow_worker.py once FILE...   the transform once per file (under bench/lambda-limits.ts)
 
 The transform is the original Lambda's, as it was written:
     image = Image.open(f); image = image.convert('L'); image = image.resize((256, 256))

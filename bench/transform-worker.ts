@@ -1,17 +1,19 @@
 /**
- * Benchmark worker (one process per measurement, spawned by bench/run.js; bundled by esbuild with
- * `sharp` resolved to the shipped layer by absolute path).
+ * Benchmark worker (one process per measurement, spawned by bench/cpu.ts and bench/mem128.ts;
+ * bundled by esbuild with `sharp` resolved to the shipped layer by absolute path).
  *
  *   node transform-worker.js cpu JOB.json   CPU time per image of one or more implementations
  *   node transform-worker.js once FILE...   the handler's transform once per file, with the memory
- *                                           budget of a 128 MB function (run under lambda-sim.sh)
+ *                                           budget of a 128 MB function (run under
+ *                                           bench/lambda-limits.ts)
  *
  * `cpu` prints one JSON line on stdout. Nothing here asserts anything about time: it measures.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { cpuMs } from './cpu';
+import { cpuMs } from './cpu-time';
+import { emit, readJob, type CpuImplResult, type CpuJob, type CpuJobResult, type OnceImage, type OncePeak } from './jobs';
 import { validatePipelineConfig } from '../lambda-src/config';
 import { configureSharp, memoryBudgetFor, transformImage, type TransformPolicy } from '../lambda-src/transform';
 
@@ -128,17 +130,6 @@ function tinyJpeg(): Promise<Buffer> {
   return tiny;
 }
 
-interface Job {
-  readonly impls: string[];
-  readonly files: string[];
-  /** Where to write each implementation's output for each file: `<outDir>/<impl>/<basename>`. */
-  readonly outDir?: string;
-  /** CPU time to spend per implementation, after the warm-up pass. */
-  readonly targetMs: number;
-  readonly minPasses: number;
-  readonly maxPasses: number;
-}
-
 /** The RSS high-water mark of this process (VmHWM), in KiB. getrusage's maxrss is no use here:
  * on Linux it carries the parent's high-water mark across fork and exec. */
 function hwmKb(): number | undefined {
@@ -146,11 +137,11 @@ function hwmKb(): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-async function runCpu(job: Job): Promise<void> {
+async function runCpu(job: CpuJob): Promise<void> {
   configureSharp(1);
   const inputs = job.files.map((f) => ({ name: path.basename(f), data: fs.readFileSync(f) }));
   const baselineRssKb = hwmKb();
-  const results = [];
+  const results: CpuImplResult[] = [];
   for (const name of job.impls) {
     const impl = IMPLS[name];
     if (!impl) throw new Error(`unknown implementation ${name}`);
@@ -185,13 +176,13 @@ async function runCpu(job: Job): Promise<void> {
       outBytes: outputs.reduce((n, o) => n + o.length, 0) / outputs.length,
     });
   }
-  process.stdout.write(`${JSON.stringify({
+  emit<CpuJobResult>({
     results,
     baselineRssKb,
     peakRssKb: hwmKb(),
     // The sharp actually loaded (the layer's, by the bundle's absolute require).
     sharpPath: Object.keys(require.cache).find((k) => /[\\/]sharp[\\/]/.test(k)),
-  })}\n`);
+  });
 }
 
 /** The handler's transform as a 128 MB function runs it: one libvips thread, its memory budget. */
@@ -204,19 +195,20 @@ async function runOnce(files: string[]): Promise<void> {
     try {
       const result = await transformImage(fs.readFileSync(file), policy);
       const out = result.outputs[0];
-      process.stdout.write(`${JSON.stringify({ file, ok: true, width: result.inputWidth, height: result.inputHeight, outBytes: out.body.length, ms: Number(process.hrtime.bigint() - t0) / 1e6 })}\n`);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      emit<OnceImage>({ file, ok: true, width: result.inputWidth, height: result.inputHeight, outBytes: out.body.length, ms });
     } catch (e) {
       failed++;
-      process.stdout.write(`${JSON.stringify({ file, ok: false, error: (e as Error).message })}\n`);
+      emit<OnceImage>({ file, ok: false, error: (e as Error).message });
     }
   }
-  process.stdout.write(`${JSON.stringify({ peakRssKb: hwmKb() })}\n`);
+  emit<OncePeak>({ peakRssKb: hwmKb() });
   process.exitCode = failed ? 1 : 0;
 }
 
 async function main(): Promise<void> {
   const [mode, ...args] = process.argv.slice(2);
-  if (mode === 'cpu') return runCpu(JSON.parse(fs.readFileSync(args[0], 'utf8')) as Job);
+  if (mode === 'cpu') return runCpu(readJob<CpuJob>(args[0]));
   if (mode === 'once') return runOnce(args);
   if (mode === 'list') {
     process.stdout.write(`${JSON.stringify(Object.keys(IMPLS))}\n`);
