@@ -10,6 +10,7 @@ import * as path from 'path';
 import { promisify } from 'util';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { AWS_CLI, testWithClient } from './clients';
 import { shippedAssets } from '../lambda-src/local/assets';
 import type { DeliveredEvent } from '../lambda-src/local/aws-api/event-bus';
 import type { FailureDestinationRecord, InvocationDone, InvocationFailed } from '../lambda-src/local/lambda/lambda-pool';
@@ -18,7 +19,6 @@ import { decodeKey } from '../lambda-src/s3-event';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'assets', 'lambda-src', 'local', 'cli', 'index.js');
-const AWS_CLI = '/usr/bin/aws';
 const run = promisify(execFile);
 
 jest.setTimeout(60_000);
@@ -234,21 +234,20 @@ describe('Lambda\'s retries and the failure queue', () => {
 describe('the AWS CLI against the endpoint', () => {
   const env = { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '' };
 
-  test('cp of a photo with a space and unicode in its key, then ls of the output; and a 10 MB multipart round trip', async () => {
-    expect(fs.existsSync(AWS_CLI) ? AWS_CLI : 'Debian\'s awscli is not installed: apt-get install awscli').toBe(AWS_CLI);
+  testWithClient(AWS_CLI, 'cp of a photo with a space and unicode in its key, then ls of the output; and a 10 MB multipart round trip', async () => {
     const { pipeline, endpoint, done } = await started();
     try {
       const file = path.join(tmp, 'sun set.jpg');
       fs.writeFileSync(file, await photo());
-      await run(AWS_CLI, ['--endpoint-url', endpoint, '--only-show-errors', 's3', 'cp', file, 's3://input/trips/sun set ☀.jpg'], { env });
+      await run(AWS_CLI.path, ['--endpoint-url', endpoint, '--only-show-errors', 's3', 'cp', file, 's3://input/trips/sun set ☀.jpg'], { env });
       await settle(pipeline, () => done.length, 1);
-      const { stdout } = await run(AWS_CLI, ['--endpoint-url', endpoint, 's3', 'ls', '--recursive', 's3://output/'], { env });
+      const { stdout } = await run(AWS_CLI.path, ['--endpoint-url', endpoint, 's3', 'ls', '--recursive', 's3://output/'], { env });
       expect(stdout).toContain('grayscale-256/trips/sun set ☀.jpg');
 
       const big = path.join(tmp, 'big.bin');
       fs.writeFileSync(big, Buffer.alloc(10 * 1024 * 1024, 7).map((v, i) => (v + i * 31) % 251));
-      await run(AWS_CLI, ['--endpoint-url', endpoint, '--only-show-errors', 's3', 'cp', big, 's3://output/big.bin'], { env });
-      await run(AWS_CLI, ['--endpoint-url', endpoint, '--only-show-errors', 's3', 'cp', 's3://output/big.bin', `${big}.back`], { env });
+      await run(AWS_CLI.path, ['--endpoint-url', endpoint, '--only-show-errors', 's3', 'cp', big, 's3://output/big.bin'], { env });
+      await run(AWS_CLI.path, ['--endpoint-url', endpoint, '--only-show-errors', 's3', 'cp', 's3://output/big.bin', `${big}.back`], { env });
       expect(fs.readFileSync(`${big}.back`).equals(fs.readFileSync(big))).toBe(true);
     } finally {
       await pipeline.stop(5_000);
