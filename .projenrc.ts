@@ -44,7 +44,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
-    '@aws-cdk/integ-runner@^2',
   ],
   // one dev tsconfig (tsconfig.dev.json) covers src, lambda-src, test and .projenrc.ts
   eslintOptions: { dirs: ['src'], projectService: false, tsconfigPath: './tsconfig.dev.json' },

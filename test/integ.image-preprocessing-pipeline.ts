@@ -10,7 +10,7 @@
  * test/example-app.test.ts synthesizes it as integ-runner does and compares the templates with
  * that snapshot; `UPDATE_INTEG_SNAPSHOT=1 npx jest test/example-app.test.ts` rewrites it.
  */
-import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
+import { AwsApiCall, ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { Annotations, App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -86,7 +86,7 @@ function outputObject(key: string, contentType: string) {
   head.expect(ExpectedResult.objectLike({ ContentType: contentType }));
   head.waitForAssertions({ totalTimeout: Duration.minutes(5), interval: Duration.seconds(10) });
   // HeadObject is authorized by s3:GetObject, which the call's own name does not give
-  head.waiterProvider?.addToRolePolicy({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: [pipeline.outputBucket.arnForObjects('derived/*')] });
+  (head as AwsApiCall).waiterProvider?.addToRolePolicy({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: [pipeline.outputBucket.arnForObjects('derived/*')] });
   return head;
 }
 
