@@ -44,6 +44,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    // the integ snapshot test synthesizes as integ-runner does, with its recommended feature flags
+    '@aws-cdk/integ-runner@^2',
   ],
   // one dev tsconfig (tsconfig.dev.json) covers src, lambda-src, test and .projenrc.ts
   eslintOptions: { dirs: ['src'], projectService: false, tsconfigPath: './tsconfig.dev.json' },
