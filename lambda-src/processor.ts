@@ -171,6 +171,9 @@ export class ImageProcessor {
     if (bucket === this.config.outputBucket && key.startsWith(this.config.outputPrefix)) {
       return this.skip(key, 'key is under the output prefix');
     }
+    if (size === 0 && key.endsWith('/')) {
+      return this.skip(key, 'a folder marker (an empty key ending in "/"), not an image');
+    }
 
     let body: Buffer;
     try {

@@ -230,6 +230,26 @@ describe('records that are skipped', () => {
     expect(s3Mock.calls()).toHaveLength(0);
   });
 
+  test('a folder marker (a zero-byte key ending in "/", as the S3 console makes) is skipped with a log line, no record and no metric', async () => {
+    // GIVEN
+    const { p, logs } = processor();
+
+    // WHEN
+    const outcomes = await p.handleEvent(event(record('uploads/holiday/', { size: 0 })));
+
+    // THEN
+    expect(outcomes).toEqual([expect.objectContaining({ status: 'skipped', key: 'uploads/holiday/' })]);
+    expect(s3Mock.calls()).toHaveLength(0);
+    expect(logs.filter((l) => l._aws !== undefined)).toEqual([]);
+    expect(logs).toEqual([expect.objectContaining({ message: 'record skipped', key: 'uploads/holiday/', why: expect.stringMatching(/folder/) })]);
+  });
+
+  test('a zero-byte key that does not end in "/" is still an empty object with its failure record', async () => {
+    const { p } = processor();
+    const outcomes = await p.handleEvent(event(record('uploads/holiday', { size: 0 })));
+    expect(outcomes).toEqual([expect.objectContaining({ status: 'rejected', reason: 'empty-object' })]);
+  });
+
   test('a key under the output prefix in the output bucket (the processor must not trigger itself)', async () => {
     // GIVEN: one bucket, no input prefix, outputs under processed/.
     const { p } = processor(validatePipelineConfig({ outputBucket: 'shared', outputPrefix: 'processed/' }));
