@@ -54,6 +54,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     jestConfig: {
       setupFilesAfterEnv: ['<rootDir>/test/setup.ts'],
       testMatch: ['<rootDir>/test/**/*.test.ts'],
+      // image encodes on a 2-core machine under load take longer than jest's default 5 s
+      testTimeout: 30_000,
     },
   },
   gitignore: ['cdk.out', '/assets/', '/.layer-cache/', 'test/**/*.snapshot/**/asset.*', '/image-pipeline-demo/', '/.image-pipeline/'],
