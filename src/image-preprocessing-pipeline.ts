@@ -85,7 +85,8 @@ export class ImagePreprocessingPipeline extends Construct {
     this.pipelineConfig = pipelineDocument(this, props, settings, {
       inputBucket: this.inputBucket.bucketName,
       outputBucket: this.outputBucket.bucketName,
-      eventBusName: this.eventBus?.eventBusName,
+      // by ARN: a bus of another account is not the bus of the same name in this one
+      eventBusName: this.eventBus?.eventBusArn,
     });
 
     this.failureQueue = new sqs.Queue(this, 'FailureQueue', {

@@ -243,7 +243,8 @@ describe('EventBridge events', () => {
 
   test('by default the processor may put events on the default bus, and its config says so', () => {
     const { stack, pipeline, template } = synth();
-    expect(configDoc(stack, pipeline).events).toEqual({ eventBusName: 'default', source: 'image-preprocessing-pipeline' });
+    // the bus by its ARN, the resource the role may put events on
+    expect(configDoc(stack, pipeline).events).toEqual({ eventBusName: 'arn:REF:events:REF:REF:event-bus/default', source: 'image-preprocessing-pipeline' });
     template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: Match.stringLikeRegexp('^ImagesProcessorRole') }],
       PolicyDocument: {
@@ -288,5 +289,18 @@ describe('EventBridge events', () => {
       EventPattern: Match.objectLike({ 'detail-type': ['ImageRejected'] }),
     });
     expect(configDoc(stack, pipeline).events).toEqual({ eventBusName: 'REF', source: 'image-preprocessing-pipeline' });
+    expect(stack.resolve(pipeline.pipelineConfig)['Fn::Join'][1]).toContainEqual({ 'Fn::GetAtt': [logicalId(stack, bus), 'Arn'] });
+  });
+
+  test('a bus of another account is named by its ARN, so events go to that bus and not to one of the same name here', () => {
+    // GIVEN
+    const arn = 'arn:aws:events:us-east-1:222222222222:event-bus/shared';
+    const { stack, pipeline, template } = synth({}, (s) => ({ eventBus: events.EventBus.fromEventBusArn(s, 'Theirs', arn) }));
+
+    // THEN: the handler puts events on the ARN, which is the resource the role may put events on
+    expect(configDoc(stack, pipeline).events).toEqual({ eventBusName: arn, source: 'image-preprocessing-pipeline' });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'SendImageEvents', Resource: arn })]) },
+    });
   });
 });
