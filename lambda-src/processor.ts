@@ -4,10 +4,13 @@
  * throw, so that Lambda retries and, past its retries, sends the event to the failure queue.
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { OrderedWriter, type Existing, type Source } from './ordered-writes';
 import { decodeKey } from './s3-event';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
-import { DETAIL_TYPES, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, type DetailType, type PipelineConfig } from '../src/contract';
+import {
+  DETAIL_TYPES, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, OUTPUT_EXTENSIONS, SOURCE_METADATA, type DetailType, type PipelineConfig,
+} from '../src/contract';
 
 /** The parts of an S3 event record the handler reads. */
 export interface S3EventRecordLike {
@@ -15,7 +18,7 @@ export interface S3EventRecordLike {
   readonly eventName?: string;
   readonly s3: {
     readonly bucket: { readonly name: string };
-    readonly object: { readonly key: string; readonly size?: number; readonly eTag?: string };
+    readonly object: { readonly key: string; readonly size?: number; readonly eTag?: string; readonly sequencer?: string };
   };
 }
 
@@ -50,6 +53,8 @@ export interface FailureRecord {
   readonly bucket: string;
   readonly key: string;
   readonly eTag?: string;
+  /** The S3 event's sequencer: which upload of the key this record is about. */
+  readonly sequencer?: string;
   readonly size?: number;
   readonly reason: RejectReason;
   readonly message: string;
@@ -73,6 +78,7 @@ export class TransientFailure extends Error {
 
 export class ImageProcessor {
   private readonly policy: TransformPolicy;
+  private readonly writer: OrderedWriter;
 
   /**
    * @param memoryBudgetBytes what one image may use (see `memoryBudgetFor`); unlimited if undefined
@@ -86,6 +92,7 @@ export class ImageProcessor {
     private readonly events?: EventBridgeClient,
   ) {
     this.policy = { ...config, memoryBudgetBytes };
+    this.writer = new OrderedWriter(s3, config.outputBucket, (outputKey, existing) => this.collision(outputKey, existing));
   }
 
   /**
@@ -175,6 +182,7 @@ export class ImageProcessor {
       return this.skip(key, 'a folder marker (an empty key ending in "/"), not an image');
     }
 
+    const source: Source = { key, eTag, sequencer: record.s3.object.sequencer };
     let body: Buffer;
     try {
       // Known from the event: refuse without downloading.
@@ -192,17 +200,18 @@ export class ImageProcessor {
       body = got;
       const result = await transformImage(body, this.policy);
       const outputs: ProcessedOutput[] = [];
+      const written: { key: string; eTag: string }[] = [];
       for (const out of result.outputs) {
         const outKey = variantKey(this.config, key, out.variant, out.extension);
-        await this.s3.send(new PutObjectCommand({
-          Bucket: this.config.outputBucket,
-          Key: outKey,
-          Body: out.body,
-          ContentType: out.contentType,
-          Metadata: { 'source-key': encodeURIComponent(key), 'source-etag': eTag ?? '' },
-        }));
+        const outETag = await this.writer.put({ key: outKey, body: out.body, contentType: out.contentType }, source);
+        if (outETag === undefined) return await this.superseded(key, written);
+        written.push({ key: outKey, eTag: outETag });
         outputs.push({ variant: out.variant, key: outKey, bytes: out.body.length, width: out.width, height: out.height, format: out.format });
       }
+      // A newer upload of the key that was rejected wins; an older one's failure record goes.
+      const failureRecord = failureKey(this.config, key);
+      if (await this.writer.newerAt(failureRecord, source)) return await this.superseded(key, written);
+      await this.writer.deleteOlder(failureRecord, source);
       const ms = Date.now() - started;
       await this.publish(DETAIL_TYPES.processed, { bucket, key, eTag, size: body.length, outputBucket: this.config.outputBucket, outputs, ms });
       this.log({ level: 'INFO', message: 'image processed', key, eTag, bytes: body.length, outputs, ms });
@@ -211,13 +220,16 @@ export class ImageProcessor {
     } catch (e) {
       if (!(e instanceof ImageRejectedError)) throw e;
       const failureRecord = failureKey(this.config, key);
-      const rec: FailureRecord = { bucket, key, eTag, size, reason: e.reason, message: e.message, time: new Date().toISOString() };
-      await this.s3.send(new PutObjectCommand({
-        Bucket: this.config.outputBucket,
-        Key: failureRecord,
-        Body: JSON.stringify(rec, null, 2),
-        ContentType: 'application/json',
-      }));
+      const rec: FailureRecord = {
+        bucket, key, eTag, sequencer: source.sequencer, size, reason: e.reason, message: e.message, time: new Date().toISOString(),
+      };
+      const recETag = await this.writer.put({ key: failureRecord, body: JSON.stringify(rec, null, 2), contentType: 'application/json' }, source);
+      if (recETag === undefined) return this.superseded(key, []);
+      // A newer upload's outputs win; an older upload's outputs go, so none look current.
+      for (const outKey of possibleOutputKeys(this.config, key)) {
+        if (await this.writer.newerAt(outKey, source)) return this.superseded(key, [{ key: failureRecord, eTag: recETag }]);
+        await this.writer.deleteOlder(outKey, source);
+      }
       await this.publish(DETAIL_TYPES.rejected, {
         bucket, key, eTag, size, reason: e.reason, message: e.message, outputBucket: this.config.outputBucket, failureRecord,
       });
@@ -225,6 +237,27 @@ export class ImageProcessor {
       this.metric(METRIC_NAMES.rejected, { [METRIC_DIMENSIONS.reason]: e.reason });
       return { status: 'rejected', key, reason: e.reason, failureRecord };
     }
+  }
+
+  /**
+   * A newer upload of `key` has results in the output bucket: this event's own writes are taken
+   * back (each only while it is still the object this event wrote), and nothing is announced.
+   */
+  private async superseded(key: string, written: { key: string; eTag: string }[]): Promise<RecordOutcome> {
+    for (const w of written) await this.writer.deleteIfMatch(w.key, w.eTag);
+    return this.skip(key, 'superseded: a newer upload of this key has its results in the output bucket');
+  }
+
+  /** Logs and counts an output key that held another input key's output. */
+  private collision(outputKey: string, existing: Existing): void {
+    const other = existing.metadata[SOURCE_METADATA.key];
+    this.log({
+      level: 'WARN',
+      message: 'output key collision: another input key had written this output, which is now replaced',
+      outputKey,
+      otherInputKey: other === undefined ? undefined : safeDecode(other),
+    });
+    this.metric(METRIC_NAMES.collisions);
   }
 
   /**
@@ -294,6 +327,22 @@ function safeKey(record: S3EventRecordLike): string {
     return decodeKey(record.s3.object.key);
   } catch {
     return record.s3?.object?.key ?? '(unknown)';
+  }
+}
+
+/** Every output key an upload of `key` can have: each variant's, in each format it may be encoded in. */
+export function possibleOutputKeys(config: PipelineConfig, key: string): string[] {
+  return config.variants.flatMap((v) => {
+    const extensions = v.format === 'original' ? Object.values(OUTPUT_EXTENSIONS) : [OUTPUT_EXTENSIONS[v.format]];
+    return extensions.map((ext) => variantKey(config, key, v.name, ext));
+  });
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
   }
 }
 

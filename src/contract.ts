@@ -41,6 +41,8 @@ export const METRICS_NAMESPACE = 'ImagePreprocessingPipeline';
 export const METRIC_NAMES = {
   processed: 'ImagesProcessed',
   rejected: 'ImagesRejected',
+  /** An output key that already held another input key's output (see SOURCE_METADATA). */
+  collisions: 'OutputKeyCollisions',
 } as const;
 export const METRIC_DIMENSIONS = {
   /** The function's name: one pipeline. */
@@ -51,6 +53,28 @@ export const METRIC_DIMENSIONS = {
 
 /** The folder, under the output prefix, of the failure records. */
 export const FAILURE_FOLDER = '_failed/';
+
+/**
+ * The user metadata of every object the handler writes for an upload (outputs and failure
+ * records): which upload it comes from, so that a newer upload's results are never replaced by an
+ * older one's and two input keys never silently share an output key.
+ */
+export const SOURCE_METADATA = {
+  /** The input key, URL-encoded; left out when that would not fit S3's 2 KB of user metadata. */
+  key: 'source-key',
+  /** SHA-256 of the input key's UTF-8 bytes, hex: always there, whatever the key's length. */
+  keyHash: 'source-key-sha256',
+  /** The input object's eTag. */
+  eTag: 'source-etag',
+  /** The S3 event's sequencer: orders the uploads of one key. */
+  sequencer: 'source-sequencer',
+} as const;
+
+/** The longest URL-encoded input key kept in `source-key` (the rest of the metadata fits beside it). */
+export const MAX_SOURCE_KEY_METADATA = 1024;
+
+/** The file extension of each encoded output format. */
+export const OUTPUT_EXTENSIONS = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif', tiff: 'tif' } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Value lists
