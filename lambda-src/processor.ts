@@ -4,7 +4,7 @@
  * throw, so that Lambda retries and, past its retries, sends the event to the failure queue.
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { OrderedWriter, type Existing, type Source } from './ordered-writes';
 import { decodeKey } from './s3-event';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
@@ -297,8 +297,21 @@ export class ImageProcessor {
       if (status === 412 || status === 404 || err.name === 'PreconditionFailed' || err.name === 'NoSuchKey') {
         return undefined;
       }
+      if (status === 403 && !(await this.listed(bucket, key))) {
+        // Deleted since its event. S3 answers a missing key with 403, not 404, to a caller that
+        // may not list the bucket ("If you don't have the s3:ListBucket permission, Amazon S3
+        // returns an HTTP status code 403", GetObject in the Amazon S3 API Reference); the
+        // function may list under the input prefix only, which a GetObject does not name.
+        return undefined;
+      }
       throw e;
     }
+  }
+
+  /** True when `key` is in `bucket`: a listing of the key as a prefix, which the function may make. */
+  private async listed(bucket: string, key: string): Promise<boolean> {
+    const res = await this.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+    return res?.Contents?.[0]?.Key === key;
   }
 
   private skip(key: string, why: string): RecordOutcome {

@@ -1,5 +1,5 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { S3Event, S3EventRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { decode, mean, noisy, solid, srgbLuminance, TEAL, truncate } from './images';
@@ -407,8 +407,9 @@ describe('transient failures', () => {
     ['403 AccessDenied', s3Error('AccessDenied', 403)],
     ['a network timeout', Object.assign(new Error('socket hang up'), { name: 'TimeoutError' })],
   ])('GetObject %s throws TransientFailure after the other records are done', async (_what, error) => {
-    // GIVEN: the first record fails to read, the second reads fine.
+    // GIVEN: the first record fails to read, the second reads fine; both objects are there.
     s3Mock.on(GetObjectCommand, { Key: 'uploads/bad.jpg' }).rejects(error);
+    s3Mock.on(ListObjectsV2Command, { Prefix: 'uploads/bad.jpg' }).resolves({ Contents: [{ Key: 'uploads/bad.jpg' }] });
     const { p } = processor();
 
     // WHEN
@@ -419,6 +420,21 @@ describe('transient failures', () => {
     const failure = await run.catch((e: TransientFailure) => e);
     expect((failure as TransientFailure).failures.map((f) => f.key)).toEqual(['uploads/bad.jpg']);
     expect(puts().map((w) => w.Key)).toEqual(['processed/grayscale-256/good.jpg']);
+  });
+
+  test('a 403 for an object deleted since its event (not listed any more) is a skip, not a failure', async () => {
+    // GIVEN: S3 answers 403 for a missing key to a caller without an unconditioned s3:ListBucket
+    s3Mock.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403));
+    s3Mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'uploads/gone.jpg.bak' }] });
+    const { p } = processor();
+
+    // WHEN
+    const outcomes = await p.handleEvent(event(record('uploads/gone.jpg')));
+
+    // THEN: the listing asked for the key itself, under the input prefix the function may list
+    expect(outcomes).toEqual([expect.objectContaining({ status: 'skipped', why: expect.stringMatching(/deleted/) })]);
+    expect(s3Mock.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([{ Bucket: IN, Prefix: 'uploads/gone.jpg', MaxKeys: 1 }]);
+    expect(puts()).toEqual([]);
   });
 
   test('a transient failure writes no failure record', async () => {
