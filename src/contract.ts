@@ -180,6 +180,11 @@ export const DEFAULTS = {
   logRetentionDays: 30,
   trigger: 's3-notification' as Trigger,
   queueBatchSize: 10,
+  /**
+   * Receives of an upload message before it goes to the failure queue. Lambda's guidance for SQS
+   * event sources is at least 5: a throttled batch counts as a receive too.
+   */
+  queueMaxReceiveCount: 5,
   emitEvents: true,
   rejectedImagesAlarmThreshold: 1,
 } as const;
@@ -206,6 +211,10 @@ export const LIMITS = {
   /** Above this batch size, Lambda needs a batching window. */
   queueBatchSizeWithoutWindow: 10,
   queueMaxBatchingWindowSeconds: 300,
+  /** At least Lambda's guidance of 5; SQS allows up to 1000. */
+  queueMaxReceiveCount: { min: 5, max: 1000 },
+  /** The event source mapping's maximum concurrency (ScalingConfig.MaximumConcurrency). */
+  queueMaxConcurrency: { min: 2, max: 1000 },
 } as const;
 
 /** A variant's name: the first path segment of its output keys. */

@@ -280,19 +280,32 @@ export class ImagePreprocessingPipeline extends Construct {
     return this.processorFunction.metric(metricName, props);
   }
 
-  /** Queue mode: S3 notifications go to an upload queue that the processor reads in batches. */
+  /**
+   * Queue mode: S3 notifications go to an upload queue that the processor reads in batches, as
+   * Lambda's guidance for SQS event sources has it
+   * (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html and
+   * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html):
+   * - visibility timeout at least six times the function's timeout plus the batching window, so
+   *   that Lambda can retry a throttled batch before its messages are visible again;
+   * - the failure queue after `queueMaxReceiveCount` receives (at least 5), since throttled
+   *   batches count as receives;
+   * - the event source's maximum concurrency (`queueMaxConcurrency`, else `reservedConcurrency`),
+   *   so that Lambda reads no more batches than the function may run.
+   */
   private connectQueue(props: ImagePreprocessingPipelineProps, settings: PipelineSettings): sqs.Queue {
+    const window = props.queueMaxBatchingWindow?.toSeconds() ?? 0;
     const uploadQueue = new sqs.Queue(this, 'UploadQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      // Lambda's advice: at least six times the function timeout, so retries do not overlap.
-      visibilityTimeout: Duration.seconds(Math.min(43200, settings.timeout.toSeconds() * 6)),
+      // at most 6 x 900 + 300 seconds, well inside SQS's 12 hours
+      visibilityTimeout: Duration.seconds(settings.timeout.toSeconds() * 6 + window),
       retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: this.failureQueue, maxReceiveCount: settings.retryAttempts + 1 },
+      deadLetterQueue: { queue: this.failureQueue, maxReceiveCount: settings.queueMaxReceiveCount },
     });
     this.processorFunction.addEventSource(new lambdaEventSources.SqsEventSource(uploadQueue, {
       batchSize: settings.queueBatchSize,
       maxBatchingWindow: props.queueMaxBatchingWindow,
+      maxConcurrency: settings.queueMaxConcurrency,
       reportBatchItemFailures: true,
     }));
     return uploadQueue;

@@ -15,8 +15,8 @@ export enum TriggerMode {
   S3_NOTIFICATION = 's3-notification',
   /**
    * S3 event notifications go to an SQS queue that the function reads in batches, reporting
-   * failed messages one by one: for bursts and back-pressure. Messages received too often go to
-   * the failure queue.
+   * failed messages one by one: for bursts and back-pressure. A message received
+   * `queueMaxReceiveCount` times goes to the failure queue.
    */
   QUEUE = 'queue',
 }
@@ -119,7 +119,9 @@ export interface ImagePreprocessingPipelineProps {
   readonly timeout?: Duration;
 
   /**
-   * Concurrent executions reserved for the processor, which also caps it.
+   * Concurrent executions reserved for the processor, which also caps it. In queue mode it is at
+   * least 2 and also sets the upload queue's maximum concurrency (see `queueMaxConcurrency`), so
+   * that Lambda takes no more messages than the function may run.
    *
    * @default - no reservation: the account's unreserved concurrency
    */
@@ -127,7 +129,8 @@ export interface ImagePreprocessingPipelineProps {
 
   /**
    * How many times Lambda retries a failed asynchronous invocation (0 to 2) before the event
-   * goes to the failure queue.
+   * goes to the failure queue. Not with `TriggerMode.QUEUE`, where `queueMaxReceiveCount` counts
+   * the attempts.
    *
    * @default 2
    */
@@ -135,6 +138,7 @@ export interface ImagePreprocessingPipelineProps {
 
   /**
    * How long Lambda keeps trying an event (1 minute to 6 hours) before it goes to the failure queue.
+   * Not with `TriggerMode.QUEUE`, where the queue keeps the messages.
    *
    * @default Duration.hours(6)
    */
@@ -172,11 +176,31 @@ export interface ImagePreprocessingPipelineProps {
   readonly queueBatchSize?: number;
 
   /**
-   * In queue mode, how long Lambda may wait to fill a batch (at most 5 minutes).
+   * In queue mode, how long Lambda may wait to fill a batch (at most 5 minutes). The upload
+   * queue's visibility timeout is six times the function's timeout plus this window.
    *
    * @default - no wait
    */
   readonly queueMaxBatchingWindow?: Duration;
+
+  /**
+   * In queue mode, how many times an upload message is received (5 to 1000) before it goes to the
+   * failure queue. A batch that Lambda could not run because the function was throttled counts
+   * as a receive too, hence at least 5.
+   *
+   * @default 5
+   */
+  readonly queueMaxReceiveCount?: number;
+
+  /**
+   * In queue mode, the most concurrent invocations the upload queue's event source makes (2 to
+   * 1000), without reserving concurrency: Lambda then reads no more messages than it can run. At
+   * most `reservedConcurrency` when both are set.
+   *
+   * @default - `reservedConcurrency` (1000 if it is higher) when it is set, otherwise no limit
+   * but the account's concurrency
+   */
+  readonly queueMaxConcurrency?: number;
 
   /**
    * What happens to the buckets this construct creates when they leave the stack.

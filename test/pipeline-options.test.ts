@@ -35,18 +35,21 @@ describe('queue mode', () => {
     // GIVEN / WHEN
     const { stack, pipeline, template } = synth({ trigger: TriggerMode.QUEUE, timeout: Duration.seconds(40), queueBatchSize: 5 });
 
-    // THEN: the queue, redriven to the failure queue after retryAttempts + 1 receives
+    // THEN: the queue, redriven to the failure queue after 5 receives (Lambda's guidance for SQS
+    // event sources), visible again after six times the timeout
     const uploadQueue = logicalId(stack, pipeline.uploadQueue as never);
     const failureQueue = logicalId(stack, pipeline.failureQueue as never);
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       VisibilityTimeout: 240,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [failureQueue, 'Arn'] }, maxReceiveCount: 3 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [failureQueue, 'Arn'] }, maxReceiveCount: 5 },
     });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [uploadQueue, 'Arn'] },
       BatchSize: 5,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
+      // no concurrency reserved, none capped
+      ScalingConfig: Match.absent(),
     });
     template.hasResourceProperties('Custom::S3BucketNotifications', {
       NotificationConfiguration: {
@@ -99,6 +102,55 @@ describe('queue mode', () => {
   test('a batch of more than 10 is allowed with a batching window', () => {
     const { template } = synth({ trigger: TriggerMode.QUEUE, queueBatchSize: 100, queueMaxBatchingWindow: Duration.seconds(20) });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 100, MaximumBatchingWindowInSeconds: 20 });
+  });
+
+  test('the visibility timeout is six times the function timeout plus the batching window', () => {
+    const { template } = synth({ trigger: TriggerMode.QUEUE, timeout: Duration.seconds(30), queueMaxBatchingWindow: Duration.seconds(20) });
+    template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 200, RedrivePolicy: Match.anyValue() });
+  });
+
+  test('reservedConcurrency is also the event source\'s maximum concurrency, so no batch is taken that would be throttled', () => {
+    const { template } = synth({ trigger: TriggerMode.QUEUE, reservedConcurrency: 7 });
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 7 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 7 } });
+  });
+
+  test('a reservedConcurrency above 1000 caps the event source at its maximum, 1000', () => {
+    const { template } = synth({ trigger: TriggerMode.QUEUE, reservedConcurrency: 2000 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 1000 } });
+  });
+
+  test('queueMaxConcurrency caps the event source without reserving concurrency', () => {
+    const { template } = synth({ trigger: TriggerMode.QUEUE, queueMaxConcurrency: 50 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 50 } });
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: Match.absent() });
+  });
+
+  test('queueMaxConcurrency below reservedConcurrency wins', () => {
+    const { template } = synth({ trigger: TriggerMode.QUEUE, reservedConcurrency: 20, queueMaxConcurrency: 10 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 10 } });
+  });
+
+  test('queueMaxReceiveCount sets the receives before the failure queue', () => {
+    const { template } = synth({ trigger: TriggerMode.QUEUE, queueMaxReceiveCount: 12 });
+    template.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: Match.objectLike({ maxReceiveCount: 12 }) });
+  });
+
+  test.each([
+    [{ trigger: TriggerMode.QUEUE, retryAttempts: 0 }, /retryAttempts applies to asynchronous invocations; in queue mode .* queueMaxReceiveCount/],
+    [{ trigger: TriggerMode.QUEUE, retryAttempts: 2 }, /retryAttempts applies to asynchronous invocations/],
+    [{ trigger: TriggerMode.QUEUE, reservedConcurrency: 1 }, /reservedConcurrency must be at least 2 with trigger TriggerMode.QUEUE, got 1/],
+    [{ trigger: TriggerMode.QUEUE, queueMaxConcurrency: 1 }, /queueMaxConcurrency must be an integer from 2 to 1000, got 1/],
+    [{ trigger: TriggerMode.QUEUE, queueMaxConcurrency: 1001 }, /queueMaxConcurrency must be an integer from 2 to 1000, got 1001/],
+    [{ trigger: TriggerMode.QUEUE, reservedConcurrency: 5, queueMaxConcurrency: 10 }, /queueMaxConcurrency \(10\) must not exceed reservedConcurrency \(5\)/],
+    [{ trigger: TriggerMode.QUEUE, queueMaxReceiveCount: 4 }, /queueMaxReceiveCount must be an integer from 5 to 1000, got 4/],
+    [{ trigger: TriggerMode.QUEUE, queueMaxReceiveCount: 1001 }, /queueMaxReceiveCount must be an integer from 5 to 1000, got 1001/],
+    [{ queueMaxReceiveCount: 5 }, /queueMaxReceiveCount applies only with trigger TriggerMode.QUEUE/],
+    [{ queueMaxConcurrency: 5 }, /queueMaxConcurrency applies only with trigger TriggerMode.QUEUE/],
+  ])('refuses what cannot work in queue mode: %j', (props, message) => {
+    const stack = new Stack(new App(), 'Test');
+    expect(() => new ImagePreprocessingPipeline(stack, 'Images', props as ImagePreprocessingPipelineProps)).toThrow(message);
+    expect(stack.node.findAll().filter(CfnResource.isCfnResource).length).toBe(0);
   });
 });
 

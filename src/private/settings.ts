@@ -4,7 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { IConstruct } from 'constructs';
 import * as contract from '../contract';
 import { ImagePreprocessingPipelineProps, TriggerMode } from '../pipeline-props';
-import { validateProps } from './validation';
+import { queueMaxConcurrency, validateProps } from './validation';
 
 /** The architecture the processor and the sharp layer default to. */
 export const DEFAULT_ARCHITECTURE = lambda.Architecture.ARM_64;
@@ -22,6 +22,9 @@ export interface PipelineSettings {
   readonly maxEventAge: Duration;
   readonly logRetention: logs.RetentionDays;
   readonly queueBatchSize: number;
+  readonly queueMaxReceiveCount: number;
+  /** The upload queue's event source maximum concurrency; undefined for none. */
+  readonly queueMaxConcurrency?: number;
   readonly emitEvents: boolean;
   readonly rejectedImagesAlarmThreshold: number;
 }
@@ -42,6 +45,8 @@ export function resolveSettings(props: ImagePreprocessingPipelineProps): Pipelin
     maxEventAge: props.maxEventAge ?? Duration.seconds(DEFAULTS.maxEventAgeSeconds),
     logRetention: props.logRetention ?? DEFAULTS.logRetentionDays as logs.RetentionDays,
     queueBatchSize: props.queueBatchSize ?? DEFAULTS.queueBatchSize,
+    queueMaxReceiveCount: props.queueMaxReceiveCount ?? DEFAULTS.queueMaxReceiveCount,
+    queueMaxConcurrency: queueMaxConcurrency(props),
     emitEvents: props.emitEvents ?? DEFAULTS.emitEvents,
     rejectedImagesAlarmThreshold: props.rejectedImagesAlarmThreshold ?? DEFAULTS.rejectedImagesAlarmThreshold,
   };

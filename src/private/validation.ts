@@ -36,6 +36,8 @@ export function validateProps(props: ImagePreprocessingPipelineProps): void {
     ...contract.oneOfProblems('trigger', props.trigger, contract.TRIGGERS, isUnknown),
     ...contract.integerProblems('queueBatchSize', props.queueBatchSize, LIMITS.queueBatchSize, isUnknown),
     ...contract.integerProblems('retryAttempts', props.retryAttempts, LIMITS.retryAttempts, isUnknown),
+    ...contract.integerProblems('queueMaxReceiveCount', props.queueMaxReceiveCount, LIMITS.queueMaxReceiveCount, isUnknown),
+    ...contract.integerProblems('queueMaxConcurrency', props.queueMaxConcurrency, LIMITS.queueMaxConcurrency, isUnknown),
   ];
 
   for (const s of props.inputSuffixes ?? []) {
@@ -70,6 +72,9 @@ export function validateProps(props: ImagePreprocessingPipelineProps): void {
   if (props.maxEventAge !== undefined && props.trigger === TriggerMode.QUEUE) {
     errors.push('maxEventAge applies to asynchronous invocations; in queue mode messages are kept by the queue');
   }
+  queueOnly('queueMaxReceiveCount', props.queueMaxReceiveCount);
+  queueOnly('queueMaxConcurrency', props.queueMaxConcurrency);
+  if (props.trigger === TriggerMode.QUEUE) errors.push(...queueProblems(props));
   if (props.encryptionKey !== undefined && props.inputBucket !== undefined && props.outputBucket !== undefined) {
     errors.push('encryptionKey encrypts the buckets this construct creates, and both buckets were given: set encryption on your own buckets instead');
   }
@@ -90,4 +95,46 @@ function sameBucket(a?: s3.IBucket, b?: s3.IBucket): boolean {
   if (a === undefined || b === undefined) return false;
   if (a === b) return true;
   return !Token.isUnresolved(a.bucketName) && a.bucketName === b.bucketName;
+}
+
+/**
+ * Queue mode, as Lambda's documentation for SQS event sources advises:
+ * - retries are the queue's receives (`queueMaxReceiveCount`, at least 5: "set the maxReceiveCount
+ *   on the source queue's redrive policy to at least 5"; a batch Lambda could not run because the
+ *   function was throttled is received again and counts),
+ *   https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+ * - the event source's maximum concurrency caps what Lambda reads to what the function may run; it
+ *   is 2 to 1000 and should not exceed the function's reserved concurrency, or Lambda takes
+ *   messages it is then throttled on,
+ *   https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
+ *   https://docs.aws.amazon.com/lambda/latest/api/API_ScalingConfig.html
+ */
+function queueProblems(props: ImagePreprocessingPipelineProps): string[] {
+  const { LIMITS } = contract;
+  const problems: string[] = [];
+  if (props.retryAttempts !== undefined) {
+    problems.push('retryAttempts applies to asynchronous invocations; in queue mode an upload is tried until it has been '
+      + `received queueMaxReceiveCount times (${LIMITS.queueMaxReceiveCount.min} to ${LIMITS.queueMaxReceiveCount.max}), then goes to the failure queue`);
+  }
+  const reserved = props.reservedConcurrency;
+  const known = (v?: number): v is number => v !== undefined && !Token.isUnresolved(v);
+  if (known(reserved) && reserved >= 1 && reserved < LIMITS.queueMaxConcurrency.min) {
+    problems.push(`reservedConcurrency must be at least ${LIMITS.queueMaxConcurrency.min} with trigger TriggerMode.QUEUE, got ${reserved}: `
+      + `it sets the upload queue's maximum concurrency, which is ${LIMITS.queueMaxConcurrency.min} to ${LIMITS.queueMaxConcurrency.max}; `
+      + 'without it Lambda reads batches the function is throttled on, and they reach the failure queue unprocessed');
+  }
+  const max = props.queueMaxConcurrency;
+  if (known(max) && known(reserved) && max > reserved) {
+    problems.push(`queueMaxConcurrency (${max}) must not exceed reservedConcurrency (${reserved}): Lambda would read batches `
+      + 'the function is throttled on');
+  }
+  return problems;
+}
+
+/** The upload queue's event source maximum concurrency, if any: `queueMaxConcurrency`, else `reservedConcurrency` up to 1000. */
+export function queueMaxConcurrency(props: ImagePreprocessingPipelineProps): number | undefined {
+  if (props.queueMaxConcurrency !== undefined) return props.queueMaxConcurrency;
+  const reserved = props.reservedConcurrency;
+  if (reserved === undefined || Token.isUnresolved(reserved)) return reserved;
+  return Math.min(reserved, contract.LIMITS.queueMaxConcurrency.max);
 }
