@@ -18,6 +18,7 @@ import { acknowledgeFindings } from './private/nag';
 import { ProcessImageFunction } from './private/process-image-function';
 import { processorRole } from './private/processor-role';
 import { pipelineDocument, resolveSettings, type PipelineSettings } from './private/settings';
+import { registerInputNotifications } from './private/validation';
 import { SharpLayer } from './sharp-layer';
 
 /**
@@ -70,7 +71,7 @@ export class ImagePreprocessingPipeline extends Construct {
 
   constructor(scope: Construct, id: string, props: ImagePreprocessingPipelineProps = {}) {
     super(scope, id);
-    const settings = resolveSettings(props);
+    const settings = resolveSettings(this, props);
     const { inputPrefix, outputPrefix, queueMode, timeout } = settings;
     this.inputPrefix = inputPrefix;
     this.outputPrefix = outputPrefix;
@@ -127,9 +128,11 @@ export class ImagePreprocessingPipeline extends Construct {
     });
     this.processor = this.processorFunction;
     this.uploadQueue = queueMode ? this.connectQueue(props, settings) : undefined;
-    this.subscribe(props.inputSuffixes ?? [], this.uploadQueue
+    const suffixes = props.inputSuffixes ?? [];
+    this.subscribe(suffixes, this.uploadQueue
       ? new s3n.SqsDestination(this.uploadQueue)
       : new s3n.LambdaDestination(this.processorFunction));
+    registerInputNotifications(this, this.inputBucket, inputPrefix, suffixes);
 
     this.alarms = createAlarms(this, {
       timeout,

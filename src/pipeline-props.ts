@@ -27,7 +27,10 @@ export enum TriggerMode {
  */
 export interface ImagePreprocessingPipelineProps {
   /**
-   * The bucket whose uploads are processed.
+   * The bucket whose uploads are processed. A bucket encrypted with its own KMS key must be given
+   * with that key (`Bucket.fromBucketAttributes(this, 'In', { bucketName, encryptionKey })`), or the
+   * processor gets no `kms:Decrypt` on it. Another pipeline of the app on the same bucket must
+   * have notification filters (`inputPrefix`, `inputSuffixes`) that do not overlap this one's.
    *
    * @default - a new bucket: all public access blocked, SSL enforced, S3-managed encryption, retained on delete
    */
@@ -35,7 +38,9 @@ export interface ImagePreprocessingPipelineProps {
 
   /**
    * The bucket the variants and failure records are written to. It may be the input bucket
-   * only when `inputPrefix` and `outputPrefix` do not overlap.
+   * only when `inputPrefix` and `outputPrefix` do not overlap (however the bucket is given: the
+   * same bucket by name or by ARN, through tokens, is the same bucket). A bucket encrypted with
+   * its own KMS key must be given with that key, or the processor gets no `kms:GenerateDataKey`.
    *
    * @default - a new bucket: all public access blocked, SSL enforced, S3-managed encryption, retained on delete
    */

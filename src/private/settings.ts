@@ -29,9 +29,9 @@ export interface PipelineSettings {
   readonly rejectedImagesAlarmThreshold: number;
 }
 
-/** Checks the props (throwing with every problem named) and fills in the defaults. */
-export function resolveSettings(props: ImagePreprocessingPipelineProps): PipelineSettings {
-  validateProps(props);
+/** Checks the props of the pipeline `scope` (throwing with every problem named) and fills in the defaults. */
+export function resolveSettings(scope: IConstruct, props: ImagePreprocessingPipelineProps): PipelineSettings {
+  validateProps(scope, props);
   const { DEFAULTS } = contract;
   return {
     inputPrefix: props.inputPrefix ?? DEFAULTS.inputPrefix,

@@ -1,6 +1,10 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import {
+  CfnElement, CfnResource, DefaultTokenResolver, Duration, IPostProcessor, IResolvable, IResolveContext, Reference, Stack,
+  StringConcat, Token, Tokenization,
+} from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { IConstruct } from 'constructs';
 import * as contract from '../contract';
 import { ImagePreprocessingPipelineProps, TriggerMode } from '../pipeline-props';
 import { ImageFit, InputFormat, OutputFormat } from '../variant';
@@ -20,9 +24,11 @@ const isUnknown: contract.IsUnknown = (v) => Token.isUnresolved(v);
 
 /**
  * Checks every prop before anything is created; each message names the prop and the value. The
- * document's fields follow the contract's rules, the same the handler applies at init.
+ * document's fields follow the contract's rules, the same the handler applies at init. `scope` is
+ * the pipeline: buckets given as tokens are told apart by what they resolve to in its stack, and
+ * its input notifications are compared with those of the app's other pipelines.
  */
-export function validateProps(props: ImagePreprocessingPipelineProps): void {
+export function validateProps(scope: IConstruct, props: ImagePreprocessingPipelineProps): void {
   const { LIMITS } = contract;
   const errors: string[] = [
     ...contract.prefixProblems('inputPrefix', props.inputPrefix, isUnknown),
@@ -40,13 +46,18 @@ export function validateProps(props: ImagePreprocessingPipelineProps): void {
     ...contract.integerProblems('queueMaxConcurrency', props.queueMaxConcurrency, LIMITS.queueMaxConcurrency, isUnknown),
   ];
 
-  for (const s of props.inputSuffixes ?? []) {
+  const suffixes = props.inputSuffixes ?? [];
+  for (const s of suffixes) {
     if (!Token.isUnresolved(s) && s.length === 0) errors.push('inputSuffixes must not contain an empty string');
   }
-  if (sameBucket(props.inputBucket, props.outputBucket)) {
+  errors.push(...suffixesProblems(suffixes));
+  if (sameBucket(scope, props.inputBucket, props.outputBucket)) {
     const name = props.inputBucket!.bucketName;
     errors.push(...contract.sharedBucketProblems(props.inputPrefix ?? contract.DEFAULTS.inputPrefix,
       props.outputPrefix ?? contract.DEFAULTS.outputPrefix, Token.isUnresolved(name) ? undefined : name));
+  }
+  if (props.inputBucket !== undefined) {
+    errors.push(...otherPipelinesProblems(scope, props.inputBucket, props.inputPrefix ?? contract.DEFAULTS.inputPrefix, suffixes));
   }
   if (props.maxInputBytes !== undefined && props.maxInputBytes.toBytes() < LIMITS.maxInputBytes.min) {
     errors.push('maxInputBytes must be at least 1 byte');
@@ -91,12 +102,6 @@ function durationProblems(name: string, d: Duration | undefined, range: { min: n
   return [`${name} must be ${rule}, got ${d!.toHumanString()}`];
 }
 
-function sameBucket(a?: s3.IBucket, b?: s3.IBucket): boolean {
-  if (a === undefined || b === undefined) return false;
-  if (a === b) return true;
-  return !Token.isUnresolved(a.bucketName) && a.bucketName === b.bucketName;
-}
-
 /**
  * Queue mode, as Lambda's documentation for SQS event sources advises:
  * - retries are the queue's receives (`queueMaxReceiveCount`, at least 5: "set the maxReceiveCount
@@ -137,4 +142,182 @@ export function queueMaxConcurrency(props: ImagePreprocessingPipelineProps): num
   const reserved = props.reservedConcurrency;
   if (reserved === undefined || Token.isUnresolved(reserved)) return reserved;
   return Math.min(reserved, contract.LIMITS.queueMaxConcurrency.max);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buckets: the same bucket, however it was given
+
+function sameBucket(scope: IConstruct, a?: s3.IBucket, b?: s3.IBucket): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (a === b) return true;
+  return intersects(bucketIdentity(scope, a), bucketIdentity(scope, b));
+}
+
+function intersects(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return [...a].some((k) => b.has(k));
+}
+
+/**
+ * What a bucket is known to be, as keys that two `IBucket`s for one bucket share: its literal
+ * name (`name:`), the bucket resource its name or ARN refers to (`bucket:` and the resource's
+ * construct path, so that one logical ID in two stacks is two buckets), or, for any other token,
+ * the expression it resolves to (`expr:`). `Bucket.fromBucketName(scope, 'X', b.bucketName)` and
+ * `Bucket.fromBucketArn(scope, 'Y', b.bucketArn)` are both `b`.
+ */
+export function bucketIdentity(scope: IConstruct, bucket: s3.IBucket): Set<string> {
+  const keys = new Set<string>();
+  const stack = Stack.of(scope);
+  for (const [value, isArn] of [[bucket.bucketName, false], [bucket.bucketArn, true]] as const) {
+    if (!Token.isUnresolved(value)) {
+      const name = isArn ? S3_ARN.exec(value)?.[1] : value;
+      if (name) keys.add(`name:${name}`);
+      continue;
+    }
+    let resolved: unknown;
+    let targets: CfnElement[];
+    try {
+      resolved = stack.resolve(value);
+      targets = referencedElements(stack, value);
+    } catch {
+      continue; // a token that cannot be resolved yet tells nothing
+    }
+    const logicalId = bucketLogicalId(resolved);
+    const bucketResource = logicalId === undefined ? undefined
+      : targets.find((t) => CfnResource.isCfnResource(t) && t.cfnResourceType === s3.CfnBucket.CFN_RESOURCE_TYPE_NAME
+        && Stack.of(t).getLogicalId(t) === logicalId) as s3.CfnBucket | undefined;
+    if (bucketResource) {
+      keys.add(`bucket:${bucketResource.node.path}`);
+      const literal = bucketResource.bucketName;
+      if (literal !== undefined && !Token.isUnresolved(literal)) keys.add(`name:${literal}`);
+    } else {
+      keys.add(`expr:${isArn ? 'arn' : 'name'}:${JSON.stringify(resolved)}@${targets.map((t) => t.node.path).sort().join(',')}`);
+    }
+  }
+  return keys;
+}
+
+const S3_ARN = /^arn:[^:]+:s3:::([^/]+)$/;
+
+/**
+ * The logical ID of the bucket resource a resolved bucket name or ARN stands for, in the forms
+ * aws-cdk-lib gives them: `{ Ref }` and `{ Fn::GetAtt: [id, Arn] }` of a bucket; the ARN built from
+ * a name (`Fn::Join` of `arn:`, the partition, `:s3:::` and the name); the name cut from an ARN
+ * (`Fn::Select`/`Fn::Split`, as `Bucket.fromBucketArn` does).
+ */
+function bucketLogicalId(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length !== 1) return undefined;
+  if (typeof o.Ref === 'string') return o.Ref.startsWith('AWS::') ? undefined : o.Ref;
+  const getAtt = o['Fn::GetAtt'];
+  if (Array.isArray(getAtt)) return getAtt.length === 2 && getAtt[1] === 'Arn' && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
+  const join = o['Fn::Join'];
+  if (Array.isArray(join) && join[0] === '' && Array.isArray(join[1])) {
+    const [arn, partition, s3Part, name, ...rest] = join[1] as unknown[];
+    if (arn === 'arn:' && JSON.stringify(partition) === '{"Ref":"AWS::Partition"}' && s3Part === ':s3:::' && rest.length === 0) {
+      return bucketLogicalId(name);
+    }
+    return undefined;
+  }
+  // name from ARN: select 0 of split "/" of (select 5 of split ":" of the ARN)
+  const outer = selectOfSplit(o, 0, '/');
+  if (outer === undefined) return undefined;
+  const inner = selectOfSplit(outer, 5, ':');
+  return inner === undefined ? undefined : bucketLogicalId(inner);
+}
+
+function selectOfSplit(v: unknown, index: number, delimiter: string): unknown {
+  const select = (v as Record<string, unknown> | null)?.['Fn::Select'];
+  if (!Array.isArray(select) || select.length !== 2 || Number(select[0]) !== index) return undefined;
+  const split = (select[1] as Record<string, unknown> | null)?.['Fn::Split'];
+  if (!Array.isArray(split) || split.length !== 2 || split[0] !== delimiter) return undefined;
+  return split[1];
+}
+
+/** Records the construct each reference in a value refers to, while resolving it. */
+class ReferenceRecorder extends DefaultTokenResolver {
+  public readonly targets: CfnElement[] = [];
+  constructor() {
+    super(new StringConcat());
+  }
+  public resolveToken(t: IResolvable, context: IResolveContext, postProcessor: IPostProcessor): unknown {
+    if (Reference.isReference(t) && CfnElement.isCfnElement(t.target)) this.targets.push(t.target);
+    return super.resolveToken(t, context, postProcessor);
+  }
+}
+
+function referencedElements(stack: Stack, value: unknown): CfnElement[] {
+  const recorder = new ReferenceRecorder();
+  Tokenization.resolve(value, { scope: stack, resolver: recorder, preparing: false });
+  return recorder.targets;
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3 notifications: configurations for one event type may not overlap
+//
+// S3 refuses a bucket's notification configurations for one event type whose key filters could
+// both match one key ("Configurations overlap"): overlapping prefixes, overlapping suffixes, or a
+// prefix and a suffix that overlap. Two filters overlap when both their prefixes and their
+// suffixes do: one prefix starts with the other, one suffix ends with the other, and a filter
+// left out is the empty string, which overlaps every other.
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html
+
+/** The ObjectCreated notifications a pipeline puts on its input bucket. */
+interface InputNotifications {
+  readonly path: string;
+  readonly bucket: ReadonlySet<string>;
+  readonly prefix: string;
+  readonly suffixes: readonly string[];
+}
+
+/** The pipelines of each app (by its root construct), in the order they were made. */
+const pipelinesByApp = new WeakMap<IConstruct, InputNotifications[]>();
+
+/** Records a pipeline's input notifications, for the checks of the pipelines made after it. */
+export function registerInputNotifications(pipeline: IConstruct, bucket: s3.IBucket, prefix: string, suffixes: readonly string[]): void {
+  const root = pipeline.node.root;
+  const list = pipelinesByApp.get(root) ?? [];
+  list.push({ path: pipeline.node.path, bucket: bucketIdentity(pipeline, bucket), prefix, suffixes });
+  pipelinesByApp.set(root, list);
+}
+
+function suffixesOverlap(a: string, b: string): boolean {
+  return a.endsWith(b) || b.endsWith(a);
+}
+
+/** True when an ObjectCreated key could match both filters. */
+function filtersOverlap(a: { prefix: string; suffixes: readonly string[] }, b: { prefix: string; suffixes: readonly string[] }): boolean {
+  if (!contract.prefixesOverlap(a.prefix, b.prefix)) return false;
+  const as = a.suffixes.length === 0 ? [''] : a.suffixes;
+  const bs = b.suffixes.length === 0 ? [''] : b.suffixes;
+  return as.some((x) => bs.some((y) => suffixesOverlap(x, y)));
+}
+
+/** Each suffix is a notification of its own, so no two may overlap. */
+function suffixesProblems(suffixes: readonly string[]): string[] {
+  const problems: string[] = [];
+  suffixes.forEach((a, i) => suffixes.slice(0, i).forEach((b) => {
+    if (a.length > 0 && b.length > 0 && !Token.isUnresolved(a) && !Token.isUnresolved(b) && suffixesOverlap(a, b)) {
+      problems.push(`inputSuffixes "${b}" and "${a}" overlap (one ends with the other): S3 refuses overlapping notifications on one bucket`);
+    }
+  }));
+  return problems;
+}
+
+function otherPipelinesProblems(pipeline: IConstruct, bucket: s3.IBucket, prefix: string, suffixes: readonly string[]): string[] {
+  if (Token.isUnresolved(prefix) || suffixes.some((s) => Token.isUnresolved(s))) return [];
+  const identity = bucketIdentity(pipeline, bucket);
+  const mine = { prefix, suffixes };
+  return (pipelinesByApp.get(pipeline.node.root) ?? [])
+    .filter((other) => intersects(identity, other.bucket) && filtersOverlap(mine, other))
+    .map((other) => `inputBucket is also the input bucket of ${other.path}, and the ObjectCreated notifications of `
+      + `${pipeline.node.path} (${filterText(mine)}) and of ${other.path} (${filterText(other)}) overlap: S3 refuses `
+      + 'overlapping notifications on one bucket ("Configurations overlap") and the deploy would fail; give the pipelines '
+      + 'input prefixes that do not start with one another, or suffixes that do not end with one another');
+}
+
+function filterText(f: { prefix: string; suffixes: readonly string[] }): string {
+  const suffixes = f.suffixes.length === 0 ? 'any suffix' : `suffixes ${f.suffixes.map((s) => `"${s}"`).join(', ')}`;
+  return `inputPrefix "${f.prefix}", ${suffixes}`;
 }
