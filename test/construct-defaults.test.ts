@@ -134,7 +134,7 @@ describe('the default pipeline', () => {
     });
   });
 
-  test('the processor\'s role holds exactly: its logs, GetObject and ListBucket on the input, PutObject on the output, PutEvents', () => {
+  test('the processor\'s role holds exactly: its logs, GetObject and ListBucket on the input, PutObject, GetObject and DeleteObject on the output, PutEvents', () => {
     const role = Object.values(template.findResources('AWS::IAM::Role', {
       Properties: {
         AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] }),
@@ -167,8 +167,15 @@ describe('the default pipeline', () => {
       Action: 's3:PutObject',
       Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [outputId, 'Arn'] }, '/*']] },
     });
+    // the newest upload wins: which upload an output comes from (HeadObject), conditional deletes of older ones
+    expect(bySid.KeepOutputsInOrder).toEqual({
+      Sid: 'KeepOutputsInOrder',
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:DeleteObject'],
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [outputId, 'Arn'] }, '/*']] },
+    });
     expect(bySid.WriteOwnLogs.Action).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
-    expect(Object.keys(bySid).sort()).toEqual(['ListUploads', 'ReadUploads', 'SendImageEvents', 'WriteOutputs', 'WriteOwnLogs', 'unnamed']);
+    expect(Object.keys(bySid).sort()).toEqual(['KeepOutputsInOrder', 'ListUploads', 'ReadUploads', 'SendImageEvents', 'WriteOutputs', 'WriteOwnLogs', 'unnamed']);
     // the one unnamed statement is the failure-queue destination's
     expect(bySid.unnamed).toMatchObject({ Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'] });
   });

@@ -41,6 +41,13 @@ export function processorRole(scope: Construct, p: ProcessorRoleProps): iam.Role
     actions: ['s3:PutObject'],
     resources: [p.outputBucket.arnForObjects(`${p.outputPrefix}*`)],
   }));
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    // The newest upload wins: HeadObject shows which upload an output comes from, and an older
+    // upload's results are removed with conditional deletes (which also need s3:GetObject).
+    sid: 'KeepOutputsInOrder',
+    actions: ['s3:GetObject', 's3:DeleteObject'],
+    resources: [p.outputBucket.arnForObjects(`${p.outputPrefix}*`)],
+  }));
   if (p.eventBus) {
     role.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'SendImageEvents',
