@@ -171,7 +171,7 @@ export class ImagePreprocessingPipeline extends Construct {
 
   private onImageEvent(id: string, detailType: DetailType, options: events.OnEventOptions): events.Rule {
     if (!this.eventBus) {
-      throw new Error(`on${detailType}: this pipeline sends no events (emitEvents is false)`);
+      throw new Error(`on${detailType} of ${this.node.path}: this pipeline sends no events (emitEvents is false)`);
     }
     const rule = new events.Rule(this, id, {
       eventBus: this.eventBus,

@@ -269,6 +269,20 @@ describe('options', () => {
 });
 
 describe('validation', () => {
+  test('the error names the construct path, so a stack with several pipelines says which one failed', () => {
+    const stack = new Stack(new App(), 'Test');
+    new ImagePreprocessingPipeline(stack, 'Avatars');
+    expect(() => new ImagePreprocessingPipeline(stack, 'Products', { memorySize: 64 }))
+      .toThrow(/Invalid ImagePreprocessingPipeline props at Test\/Products:\n {2}- memorySize must be an integer from 128 to 10240, got 64/);
+  });
+
+  test('a number given as a string from JavaScript is named as a string', () => {
+    const stack = new Stack(new App(), 'Test');
+    const width = '256' as unknown as number;
+    expect(() => new ImagePreprocessingPipeline(stack, 'Images', { variants: [{ name: 'a', width }] }))
+      .toThrow('variants[0].width must be an integer from 1 to 16383, got "256" (string)');
+  });
+
   function expectInvalid(props: ImagePreprocessingPipelineProps, message: RegExp, extra?: (stack: Stack) => ImagePreprocessingPipelineProps) {
     const stack = new Stack(new App(), 'Test');
     const all = { ...props, ...extra?.(stack) };

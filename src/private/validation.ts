@@ -92,7 +92,7 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
   errors.push(...durationProblems('maxEventAge', props.maxEventAge, LIMITS.maxEventAgeSeconds, 'from 1 minute to 6 hours'));
 
   if (errors.length > 0) {
-    throw new Error(`Invalid ImagePreprocessingPipeline props:\n  - ${errors.join('\n  - ')}`);
+    throw new PropsError(scope, errors);
   }
 }
 
@@ -320,4 +320,15 @@ function otherPipelinesProblems(pipeline: IConstruct, bucket: s3.IBucket, prefix
 function filterText(f: { prefix: string; suffixes: readonly string[] }): string {
   const suffixes = f.suffixes.length === 0 ? 'any suffix' : `suffixes ${f.suffixes.map((s) => `"${s}"`).join(', ')}`;
   return `inputPrefix "${f.prefix}", ${suffixes}`;
+}
+
+/**
+ * Props that cannot work, every problem named; the message names the construct path, so that a
+ * stack with several pipelines says which one failed.
+ */
+export class PropsError extends Error {
+  constructor(scope: IConstruct, readonly problems: string[]) {
+    super(`Invalid ImagePreprocessingPipeline props at ${scope.node.path}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ValidationError';
+  }
 }
