@@ -6,7 +6,7 @@
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import type { EventBus, PutEventsEntry } from './event-bus';
-import { answerInvoke, type InvokeHandler } from './lambda-invoke';
+import { answerInvoke, DEFAULT_FUNCTION_NAMES, type InvokeHandler } from './lambda-invoke';
 
 export class AwsApiServer {
   private server?: http.Server;
@@ -14,8 +14,10 @@ export class AwsApiServer {
   /**
    * @param bus where PutEvents delivers
    * @param onInvoke takes an asynchronous Lambda invocation's payload; absent, Invoke is refused
+   * @param functionNames the functions Invoke serves; any other answers 404 ResourceNotFoundException
    */
-  constructor(readonly bus: EventBus, private readonly host = '127.0.0.1', private readonly onInvoke?: InvokeHandler) {}
+  constructor(readonly bus: EventBus, private readonly host = '127.0.0.1', private readonly onInvoke?: InvokeHandler,
+    private readonly functionNames: readonly string[] = DEFAULT_FUNCTION_NAMES) {}
 
   get endpoint(): string {
     const a = this.server?.address() as AddressInfo | null;
@@ -36,7 +38,13 @@ export class AwsApiServer {
         };
         const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
         if (req.method === 'POST' && invoke) {
-          answerInvoke(decodeURIComponent(invoke[1]), req, Buffer.concat(chunks), res, this.onInvoke);
+          let name: string;
+          try {
+            name = decodeURIComponent(invoke[1]);
+          } catch {
+            name = invoke[1];
+          }
+          answerInvoke(name, req, Buffer.concat(chunks), res, this.onInvoke, this.functionNames);
           return;
         }
         if (req.method !== 'POST' || req.headers['x-amz-target'] !== 'AWSEvents.PutEvents') {
