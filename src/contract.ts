@@ -187,6 +187,7 @@ export const DEFAULTS = {
   queueMaxReceiveCount: 5,
   emitEvents: true,
   rejectedImagesAlarmThreshold: 1,
+  createDashboard: true,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -59,8 +59,11 @@ export class ImagePreprocessingPipeline extends Construct {
    */
   public readonly alarms: cloudwatch.IAlarm[];
 
-  /** A CloudWatch dashboard of the pipeline: the original system's metrics and the images processed and rejected. */
-  public readonly dashboard: cloudwatch.Dashboard;
+  /**
+   * A CloudWatch dashboard of the pipeline: the original system's metrics and the images processed
+   * and rejected; undefined when `createDashboard` is false.
+   */
+  public readonly dashboard?: cloudwatch.Dashboard;
 
   /** The JSON document the processor reads from its `PIPELINE_CONFIG` environment variable. */
   public readonly pipelineConfig: string;
@@ -76,8 +79,13 @@ export class ImagePreprocessingPipeline extends Construct {
     this.inputPrefix = inputPrefix;
     this.outputPrefix = outputPrefix;
 
-    this.inputBucket = props.inputBucket ?? this.newBucket('InputBucket', settings.removalPolicy, props.encryptionKey);
-    this.outputBucket = props.outputBucket ?? this.newBucket('OutputBucket', settings.removalPolicy, props.encryptionKey);
+    this.inputBucket = props.inputBucket ?? this.newBucket('InputBucket', settings.removalPolicy, props.encryptionKey, {
+      cors: props.inputBucketCors,
+      lifecycleRules: props.inputBucketLifecycleRules,
+    });
+    this.outputBucket = props.outputBucket ?? this.newBucket('OutputBucket', settings.removalPolicy, props.encryptionKey, {
+      lifecycleRules: props.outputBucketLifecycleRules,
+    });
 
     if (settings.emitEvents) {
       this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
@@ -96,7 +104,7 @@ export class ImagePreprocessingPipeline extends Construct {
       retentionPeriod: Duration.days(14),
     });
 
-    this.sharpLayer = new SharpLayer(this, 'SharpLayer', { architecture: settings.architecture });
+    this.sharpLayer = props.sharpLayer ?? sharedSharpLayer(this, settings.architecture);
 
     const logGroup = new logs.LogGroup(this, 'ProcessorLogs', { retention: settings.logRetention });
     const role = processorRole(this, {
@@ -120,6 +128,7 @@ export class ImagePreprocessingPipeline extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       logGroup,
       reservedConcurrentExecutions: props.reservedConcurrency,
+      tracing: props.tracing,
       ...(queueMode ? {} : {
         retryAttempts: settings.retryAttempts,
         maxEventAge: settings.maxEventAge,
@@ -140,7 +149,7 @@ export class ImagePreprocessingPipeline extends Construct {
       rejectedImagesAlarmThreshold: settings.rejectedImagesAlarmThreshold,
       alarmTopic: props.alarmTopic,
     });
-    this.dashboard = createDashboard(this, queueMode);
+    this.dashboard = settings.createDashboard ? createDashboard(this, queueMode) : undefined;
     acknowledgeFindings(this, {
       bucketIds: ['InputBucket', 'OutputBucket'],
       failureQueue: this.failureQueue,
@@ -267,8 +276,10 @@ export class ImagePreprocessingPipeline extends Construct {
     });
   }
 
-  private newBucket(id: string, removalPolicy: RemovalPolicy, encryptionKey?: kms.IKey): s3.Bucket {
+  private newBucket(id: string, removalPolicy: RemovalPolicy, encryptionKey: kms.IKey | undefined,
+    extra: Pick<s3.BucketProps, 'cors' | 'lifecycleRules'>): s3.Bucket {
     return new s3.Bucket(this, id, {
+      ...extra,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       encryption: encryptionKey ? s3.BucketEncryption.KMS : s3.BucketEncryption.S3_MANAGED,
@@ -324,4 +335,11 @@ export class ImagePreprocessingPipeline extends Construct {
       this.inputBucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination, prefix ? { prefix, suffix } : { suffix });
     }
   }
+}
+
+/** The stack's SharpLayer of `architecture`, made by the first pipeline that needs it. */
+function sharedSharpLayer(scope: Construct, architecture: lambda.Architecture): SharpLayer {
+  const stack = Stack.of(scope);
+  const id = `ImagePipelineSharpLayer-${architecture.name}`;
+  return (stack.node.tryFindChild(id) as SharpLayer | undefined) ?? new SharpLayer(stack, id, { architecture });
 }

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type { SharpLayer } from './sharp-layer';
 import { ImageVariant, InputFormat } from './variant';
 
 /**
@@ -243,4 +244,48 @@ export interface ImagePreprocessingPipelineProps {
    * @default - the alarms notify nobody
    */
   readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * Make the pipeline's CloudWatch dashboard (a dashboard costs a fixed monthly fee; the metrics
+   * and alarms are there either way, for a dashboard of your own).
+   *
+   * @default true
+   */
+  readonly createDashboard?: boolean;
+
+  /**
+   * The sharp layer of the processor; its architecture must be the processor's.
+   *
+   * @default - one SharpLayer per stack and architecture, shared by every pipeline of the stack
+   */
+  readonly sharpLayer?: SharpLayer;
+
+  /**
+   * X-Ray tracing of the processor.
+   *
+   * @default lambda.Tracing.DISABLED
+   */
+  readonly tracing?: lambda.Tracing;
+
+  /**
+   * CORS rules of the input bucket, when the construct creates it (for uploads from a browser).
+   *
+   * @default - no CORS rules
+   */
+  readonly inputBucketCors?: s3.CorsRule[];
+
+  /**
+   * Lifecycle rules of the input bucket, when the construct creates it (for example to expire
+   * uploads once they are processed).
+   *
+   * @default - no lifecycle rules
+   */
+  readonly inputBucketLifecycleRules?: s3.LifecycleRule[];
+
+  /**
+   * Lifecycle rules of the output bucket, when the construct creates it.
+   *
+   * @default - no lifecycle rules
+   */
+  readonly outputBucketLifecycleRules?: s3.LifecycleRule[];
 }

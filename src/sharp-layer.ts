@@ -2,7 +2,7 @@ import * as path from 'path';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { DEFAULT_ARCHITECTURE } from './private/settings';
+import { DEFAULT_ARCHITECTURE } from './private/architecture';
 
 /**
  * Properties of a `SharpLayer`.

@@ -4,10 +4,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { IConstruct } from 'constructs';
 import * as contract from '../contract';
 import { ImagePreprocessingPipelineProps, TriggerMode } from '../pipeline-props';
+import { DEFAULT_ARCHITECTURE } from './architecture';
 import { queueMaxConcurrency, validateProps } from './validation';
 
-/** The architecture the processor and the sharp layer default to. */
-export const DEFAULT_ARCHITECTURE = lambda.Architecture.ARM_64;
 
 /** The props with every default filled in: the contract's values, as aws-cdk-lib types. */
 export interface PipelineSettings {
@@ -27,6 +26,7 @@ export interface PipelineSettings {
   readonly queueMaxConcurrency?: number;
   readonly emitEvents: boolean;
   readonly rejectedImagesAlarmThreshold: number;
+  readonly createDashboard: boolean;
 }
 
 /** Checks the props of the pipeline `scope` (throwing with every problem named) and fills in the defaults. */
@@ -49,6 +49,7 @@ export function resolveSettings(scope: IConstruct, props: ImagePreprocessingPipe
     queueMaxConcurrency: queueMaxConcurrency(props),
     emitEvents: props.emitEvents ?? DEFAULTS.emitEvents,
     rejectedImagesAlarmThreshold: props.rejectedImagesAlarmThreshold ?? DEFAULTS.rejectedImagesAlarmThreshold,
+    createDashboard: props.createDashboard ?? DEFAULTS.createDashboard,
   };
 }
 

@@ -8,6 +8,7 @@ import { IConstruct } from 'constructs';
 import * as contract from '../contract';
 import { ImagePreprocessingPipelineProps, TriggerMode } from '../pipeline-props';
 import { ImageFit, InputFormat, OutputFormat } from '../variant';
+import { DEFAULT_ARCHITECTURE } from './architecture';
 
 // The public enums are the contract's lists under jsii-friendly names: these lines fail to
 // compile if an enum and its list ever hold different values.
@@ -90,6 +91,19 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
     errors.push('encryptionKey encrypts the buckets this construct creates, and both buckets were given: set encryption on your own buckets instead');
   }
   errors.push(...durationProblems('maxEventAge', props.maxEventAge, LIMITS.maxEventAgeSeconds, 'from 1 minute to 6 hours'));
+  const createdOnly = (name: string, given: unknown, bucket: unknown, bucketName: string) => {
+    if (given !== undefined && bucket !== undefined) {
+      errors.push(`${name} applies to the bucket this construct creates, and ${bucketName} was given: set it on your own bucket instead`);
+    }
+  };
+  createdOnly('inputBucketCors', props.inputBucketCors, props.inputBucket, 'inputBucket');
+  createdOnly('inputBucketLifecycleRules', props.inputBucketLifecycleRules, props.inputBucket, 'inputBucket');
+  createdOnly('outputBucketLifecycleRules', props.outputBucketLifecycleRules, props.outputBucket, 'outputBucket');
+  const layerArch = props.sharpLayer?.architecture;
+  const processorArch = props.architecture ?? DEFAULT_ARCHITECTURE;
+  if (layerArch !== undefined && layerArch.name !== processorArch.name) {
+    errors.push(`sharpLayer holds sharp for ${layerArch.name}, but the processor's architecture is ${processorArch.name}`);
+  }
 
   if (errors.length > 0) {
     throw new PropsError(scope, errors);
