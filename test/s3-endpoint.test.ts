@@ -16,6 +16,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { SignatureV4 } from '@smithy/signature-v4';
 import { EventBus } from '../lambda-src/local/aws-api/event-bus';
 import { AwsApiServer } from '../lambda-src/local/aws-api/server';
+import { checksumOf } from '../lambda-src/local/s3/checksums';
 import { S3Server, type S3ServerOptions } from '../lambda-src/local/s3/server';
 import { decodeKey, type S3EventRecord } from '../lambda-src/s3-event';
 
@@ -282,6 +283,15 @@ describe('S3 semantics', () => {
     expect(plain.headers['x-amz-checksum-sha256']).toBeUndefined();
     expect(withMode.headers['x-amz-checksum-sha256']).toBe(sha);
     expect(events).toHaveLength(1);
+  });
+
+  test('the additional checksums give their algorithms\' check values', () => {
+    const check = Buffer.from('123456789');
+    const hex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+
+    expect(hex(checksumOf('CRC32', check))).toBe('cbf43926');
+    expect(hex(checksumOf('CRC32C', check))).toBe('e3069283');
+    expect(hex(checksumOf('CRC64NVME', check))).toBe('ae8b14860a799888');
   });
 
   test('listings: v1 NextMarker, max-keys 0 and invalid', async () => {

@@ -4,6 +4,7 @@
  * and the composite checksum of a multipart upload.
  */
 import { createHash } from 'crypto';
+import * as zlib from 'zlib';
 
 export const CHECKSUM_ALGORITHMS = ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const;
 export type ChecksumAlgorithm = typeof CHECKSUM_ALGORITHMS[number];
@@ -106,9 +107,26 @@ function hashHasher(name: string): Hasher {
   return { update: (d) => h.update(d), digest: () => h.digest('base64') };
 }
 
+/** zlib's native CRC32 (Node 20.15 and later), far faster than the table in JavaScript. */
+const nativeCrc32 = (zlib as { crc32?: (data: Buffer, value?: number) => number }).crc32;
+
+function nativeCrc32Hasher(crc32: (data: Buffer, value?: number) => number): Hasher {
+  let crc = 0;
+  return {
+    update(data: Buffer) {
+      crc = crc32(data, crc);
+    },
+    digest() {
+      const out = Buffer.alloc(4);
+      out.writeUInt32BE(crc >>> 0);
+      return out.toString('base64');
+    },
+  };
+}
+
 export function checksumHasher(a: ChecksumAlgorithm): Hasher {
   switch (a) {
-    case 'CRC32': return crc32Hasher(CRC32);
+    case 'CRC32': return nativeCrc32 ? nativeCrc32Hasher(nativeCrc32) : crc32Hasher(CRC32);
     case 'CRC32C': return crc32Hasher(CRC32C);
     case 'CRC64NVME': return crc64Hasher();
     case 'SHA1': return hashHasher('sha1');

@@ -359,9 +359,9 @@ export class S3Server extends EventEmitter {
     return { contentType: contentTypeOf(req), metadata: userMetadata(req), headers };
   }
 
-  /** S3 takes no body of unknown length: Content-Length, or an aws-chunked body's decoded length. */
+  /** A body must say how it ends: a Content-Length, or a chunked transfer encoding. */
   private checkLength(req: http.IncomingMessage): void {
-    if (req.headers['content-length'] === undefined && req.headers['x-amz-decoded-content-length'] === undefined) {
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
       throw new S3Error(411, 'MissingContentLength', 'You must provide the Content-Length HTTP header.');
     }
   }
