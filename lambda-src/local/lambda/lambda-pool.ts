@@ -9,6 +9,7 @@ import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { InvokeMessage, WorkerMessage } from './protocol';
+import { DEFAULTS } from '../../../src/contract';
 
 export interface LambdaPoolOptions {
   /** The handler bundle (a file exporting `handler`). */
@@ -29,11 +30,11 @@ export interface LambdaPoolOptions {
   readonly retryDelaysMs?: number[];
   /** Events older than this are not tried again. @default 6 hours */
   readonly maxEventAgeMs?: number;
-  /** One invocation longer than this is stopped, as a Lambda timeout. @default 30 s */
+  /** One invocation longer than this is stopped, as a Lambda timeout. @default - the construct's default timeout */
   readonly timeoutMs?: number;
   /** @default 'image-pipeline' */
   readonly functionName?: string;
-  /** @default 1769 (one vCPU) */
+  /** The function's memory in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE). @default - the construct's default memory */
   readonly memorySize?: number;
 }
 
@@ -89,6 +90,12 @@ interface Worker {
  * from the workers' stdout/stderr.
  */
 export class LambdaPool extends EventEmitter {
+  /** The request ids the failure queue holds records for (to know a replayed event that already ended there). */
+  static failureRecordIds(failureQueueDir: string): Set<string> {
+    if (!fs.existsSync(failureQueueDir)) return new Set();
+    return new Set(fs.readdirSync(failureQueueDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(-41, -5)));
+  }
+
   private readonly queue: Pending[] = [];
   private readonly workers = new Set<Worker>();
   private readonly concurrency: number;
@@ -108,7 +115,7 @@ export class LambdaPool extends EventEmitter {
     this.retryAttempts = options.retryAttempts ?? 2;
     this.retryDelays = options.retryDelaysMs ?? [1000, 2000];
     this.maxEventAgeMs = options.maxEventAgeMs ?? 6 * 3600 * 1000;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutSeconds * 1000;
     this.functionName = options.functionName ?? 'image-pipeline';
     fs.mkdirSync(options.failureQueueDir, { recursive: true });
   }
@@ -118,10 +125,13 @@ export class LambdaPool extends EventEmitter {
     return this.queue.length + this.inFlight;
   }
 
-  /** Queues an asynchronous invocation, as `InvocationType: 'Event'`; returns its request id. */
-  invoke(event: unknown): string {
+  /**
+   * Queues an asynchronous invocation, as `InvocationType: 'Event'`; returns its request id.
+   * An event taken before (replayed from a journal) keeps its request id and its age.
+   */
+  invoke(event: unknown, taken: { requestId?: string; enqueuedAt?: number } = {}): string {
     if (this.stopping) throw new Error('the local Lambda is shutting down');
-    const job: Pending = { requestId: randomUUID(), event, enqueuedAt: Date.now(), attempts: 0, notBefore: 0 };
+    const job: Pending = { requestId: taken.requestId ?? randomUUID(), event, enqueuedAt: taken.enqueuedAt ?? Date.now(), attempts: 0, notBefore: 0 };
     this.queue.push(job);
     this.schedule();
     return job.requestId;
@@ -135,22 +145,35 @@ export class LambdaPool extends EventEmitter {
 
   /**
    * Stops taking events. What is running finishes; what is queued runs too if it can within
-   * `graceMs`; anything left then goes to the failure queue, so no event is lost.
+   * `graceMs`. What is left then goes to the failure queue (`leftovers: 'fail'`, so no event is
+   * lost), or, with `leftovers: 'keep'` (the caller has the events journaled and runs them at its
+   * next start), is dropped: running invocations are stopped and nothing is recorded for them.
+   * Resolves with the request ids of the events left.
    */
-  async shutdown(graceMs = 30_000): Promise<void> {
+  async shutdown(graceMs = 30_000, leftovers: 'fail' | 'keep' = 'fail'): Promise<string[]> {
     this.stopping = true;
     // Retries waiting for their delay are due now.
     for (const job of this.queue) job.notBefore = 0;
     this.schedule();
-    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
-    if (await Promise.race([this.idle().then(() => 'idle' as const), deadline]) === 'timeout') {
-      for (const job of this.queue.splice(0)) this.fail(job, 'Shutdown');
+    const left: string[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), graceMs); });
+    const outcome = await Promise.race([this.idle().then(() => 'idle' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      for (const job of this.queue.splice(0)) {
+        left.push(job.requestId);
+        if (leftovers === 'fail') this.fail(job, 'Shutdown');
+      }
       for (const w of this.workers) {
         if (w.busy) {
           clearTimeout(w.busy.timer);
-          this.fail(w.busy.job, 'Shutdown');
+          left.push(w.busy.job.requestId);
+          if (leftovers === 'fail') this.fail(w.busy.job, 'Shutdown');
           w.busy = undefined;
           this.inFlight--;
+          // Stopped at once: nothing it does after this would be recorded.
+          w.child.kill('SIGKILL');
         }
       }
     }
@@ -158,6 +181,7 @@ export class LambdaPool extends EventEmitter {
     for (const w of this.workers) w.child.kill();
     this.workers.clear();
     this.checkIdle();
+    return left;
   }
 
   private schedule(): void {
@@ -197,7 +221,7 @@ export class LambdaPool extends EventEmitter {
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_LAMBDA_FUNCTION_NAME: this.functionName,
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(this.options.memorySize ?? 1769),
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(this.options.memorySize ?? DEFAULTS.memorySizeMb),
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
       ...this.options.environment,
     };
@@ -325,7 +349,15 @@ export class LambdaPool extends EventEmitter {
       responsePayload: job.lastError ?? { errorType: 'Shutdown', errorMessage: 'the local Lambda stopped before this event ran' },
     };
     const file = path.join(this.options.failureQueueDir, `${record.timestamp.replace(/[:.]/g, '-')}-${job.requestId}.json`);
-    fs.writeFileSync(file, JSON.stringify(record, null, 2));
+    // Durable before it counts: a crash leaves the whole record or none (then the event runs again).
+    const fd = fs.openSync(`${file}.tmp`, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(record, null, 2));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(`${file}.tmp`, file);
     const failed: InvocationFailed = { requestId: job.requestId, event: job.event, record, file };
     this.emit('failed', failed);
   }
