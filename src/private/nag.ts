@@ -1,4 +1,4 @@
-import { Stack, Validations } from 'aws-cdk-lib';
+import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -19,31 +19,30 @@ export interface PipelineFindings {
   readonly outputPrefix: string;
 }
 
-/** AwsSolutions findings that are by design, each with its reason. */
+/**
+ * AwsSolutions findings that are by design, each with its reason, for both lines of cdk-nag: as
+ * acknowledgements of aws-cdk-lib's Validations (cdk-nag 3) and as the `cdk_nag` metadata of the
+ * CloudFormation resources (cdk-nag 2's suppressions), without a dependency on either.
+ */
 export function acknowledgeFindings(pipeline: IConstruct, f: PipelineFindings): void {
   for (const id of f.bucketIds) {
     const bucket = pipeline.node.tryFindChild(id);
     if (bucket) {
-      Validations.of(bucket).acknowledge({
-        id: 'AwsSolutions-S1',
-        reason: 'Server access logging needs a log bucket whose retention is the owner\'s policy; pass your own inputBucket/outputBucket with logging to have it.',
-      });
+      acknowledge(bucket, 'AwsSolutions-S1',
+        'Server access logging needs a log bucket whose retention is the owner\'s policy; pass your own inputBucket/outputBucket with logging to have it.');
     }
   }
-  Validations.of(f.failureQueue).acknowledge({
-    id: 'AwsSolutions-SQS3',
-    reason: 'This queue is itself the failure destination of the processor; a second dead-letter queue behind it would only move the same messages again.',
-  });
+  acknowledge(f.failureQueue, 'AwsSolutions-SQS3',
+    'This queue is itself the failure destination of the processor; a second dead-letter queue behind it would only move the same messages again.');
   const prefixReason = 'Object-level S3 access is scoped to the configured key prefix, which needs a trailing wildcard in the object ARN. No action is a wildcard.';
   acknowledgeWildcardResource(f.role, f.inputBucket.arnForObjects(`${f.inputPrefix}*`), prefixReason);
   acknowledgeWildcardResource(f.role, f.outputBucket.arnForObjects(`${f.outputPrefix}*`), prefixReason);
   // aws-cdk-lib's one-per-stack function that sets bucket notifications at deploy time
   const notificationsHandler = Stack.of(pipeline).node.tryFindChild(BUCKET_NOTIFICATIONS_HANDLER_ID);
   if (notificationsHandler) {
-    Validations.of(notificationsHandler).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'aws-cdk-lib\'s bucket-notifications handler uses AWSLambdaBasicExecutionRole for its logs only; it is a deploy-time custom resource whose role this library does not own.',
-    });
+    acknowledge(notificationsHandler, 'AwsSolutions-IAM4',
+      'aws-cdk-lib\'s bucket-notifications handler uses AWSLambdaBasicExecutionRole for its logs only; it is a deploy-time custom resource whose role this library does not own.',
+      'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole');
   }
 }
 
@@ -56,7 +55,37 @@ export function acknowledgeFindings(pipeline: IConstruct, f: PipelineFindings): 
  */
 export function acknowledgeWildcardResource(scope: IConstruct, arn: string, reason: string): void {
   const finding = flattenReference(Stack.of(scope).resolve(arn));
-  Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${finding}]`, reason });
+  acknowledge(scope, 'AwsSolutions-IAM5', reason, `Resource::${finding}`);
+}
+
+/**
+ * Acknowledges rule `id` (for one finding of it, `appliesTo`, or all) on `scope`: cdk-nag 3 reads
+ * the acknowledgement, cdk-nag 2 the `cdk_nag.rules_to_suppress` metadata of every CloudFormation
+ * resource in `scope`, which this adds to (keeping suppressions already there).
+ */
+export function acknowledge(scope: IConstruct, id: string, reason: string, appliesTo?: string): void {
+  Validations.of(scope).acknowledge({ id: appliesTo === undefined ? id : `${id}[${appliesTo}]`, reason });
+  for (const c of scope.node.findAll()) {
+    if (!CfnResource.isCfnResource(c)) continue;
+    const existing = (c.getMetadata(NAG2_METADATA) ?? {}) as { rules_to_suppress?: Nag2Suppression[] };
+    const rules = [...existing.rules_to_suppress ?? []];
+    const same = rules.find((r) => r.id === id && r.applies_to !== undefined && appliesTo !== undefined);
+    if (same && !same.applies_to!.includes(appliesTo!)) {
+      same.applies_to!.push(appliesTo!);
+    } else if (!same) {
+      rules.push({ id, reason, ...(appliesTo === undefined ? {} : { applies_to: [appliesTo] }) });
+    }
+    c.addMetadata(NAG2_METADATA, { ...existing, rules_to_suppress: rules });
+  }
+}
+
+/** The CloudFormation metadata key cdk-nag 2 reads its suppressions from. */
+const NAG2_METADATA = 'cdk_nag';
+
+interface Nag2Suppression {
+  readonly id: string;
+  readonly reason: string;
+  readonly applies_to?: string[];
 }
 
 function flattenReference(node: unknown): string {
