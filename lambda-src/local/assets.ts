@@ -55,3 +55,12 @@ export function shippedAssets(root = PACKAGE_ROOT): ShippedAssets {
   const layer = hostLayerPath(root);
   return { handlerPath, workerPath, layerPath: layer.path, layerProblem: layer.problem };
 }
+
+/** This package's version, from its package.json. */
+export function packageVersion(root = PACKAGE_ROOT): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

@@ -91,15 +91,18 @@ export interface DemoOptions {
   readonly concurrency?: number;
   readonly config?: Record<string, unknown>;
   readonly log?: (line: string) => void;
+  /** The function's memory in MB. @default - the construct's default */
+  readonly memorySizeMb?: number;
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const wallStart = Date.now();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-pipeline-demo-'));
-  const pipeline = new LocalPipeline({ dataDir, config: options.config, concurrency: options.concurrency });
+  const pipeline = new LocalPipeline({ dataDir, config: options.config, concurrency: options.concurrency, memorySizeMb: options.memorySizeMb });
   const endpoint = await pipeline.start();
-  log(`S3 endpoint ${endpoint}: buckets "${pipeline.inputBucket}" (uploads) and "${pipeline.outputBucket}" (outputs)`);
+  log(`S3 endpoint ${endpoint}: buckets "${pipeline.inputBucket}" (uploads) and "${pipeline.outputBucket}" (outputs); `
+    + `the function has ${pipeline.memorySizeMb} MB`);
   if (pipeline.assets.layerProblem) log(`note: ${pipeline.assets.layerProblem}; sharp comes from this machine's own install`);
 
   const delivered: DeliveredEvent[] = [];

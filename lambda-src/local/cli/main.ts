@@ -1,142 +1,312 @@
 /**
- * The `image-pipeline` commands: serve, process, demo.
+ * The `image-pipeline` commands: serve, process, demo, backfill.
  */
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseArgs } from 'util';
+import { parseArgs, type ParseArgsConfig } from 'util';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { DEFAULTS, LIMITS } from '../../../src/contract';
+import { decodeKey } from '../../s3-event';
+import { packageVersion } from '../assets';
 import { backfill } from './backfill';
 import { runDemo } from './demo';
 import type { InvocationDone, InvocationFailed } from '../lambda/lambda-pool';
-import { localConfig, LocalPipeline, readConfigFile } from '../local-pipeline';
+import { localConfig, LocalPipeline, readConfigFile, type LocalCredentials } from '../local-pipeline';
 import { collectFiles, processFiles } from './process-files';
 import { formatBytes, Progress, table } from './term';
 import type { RecordOutcome } from '../../processor';
+
+const MEMORY = `--memory MB (${DEFAULTS.memorySizeMb}, the construct's default; ${LIMITS.memorySizeMb.min} to ${LIMITS.memorySizeMb.max})`;
+
+const USAGES: Record<string, string> = {
+  serve: `usage: image-pipeline serve [options]
+
+An S3 endpoint on this machine with the input and output buckets; every upload to the input bucket
+runs the pipeline's Lambda handler, with its sharp layer, as Lambda would. Acknowledged uploads are
+journaled in the data folder and survive a crash; Ctrl-C finishes what it can and keeps the rest
+for the next start.
+
+  --host ADDR          127.0.0.1; another address than loopback needs --allow-remote
+  --port N             4569 (0: a free port)
+  --data DIR           .image-pipeline: buckets, journal, failure queue, events.jsonl, handler.log
+  --config FILE        the PIPELINE_CONFIG document (JSON)
+  --concurrency N      2 execution environments at once
+  ${MEMORY}
+                       the function's memory: what the handler accepts is sized to it
+  --retry-delay-ms N   1000 (then twice that) between a failed invocation's attempts
+  --access-key ID --secret-key KEY
+                       take only requests signed (SigV4) with these credentials
+  --allow-remote       serve on a --host other than loopback
+  --verbose            the handler's JSON log and metric lines on the console too
+                       (they always go to DIR/handler.log)
+  -h, --help
+`,
+  process: `usage: image-pipeline process <files or folders...> --out DIR [options]
+
+The pipeline's transform on local files: writes DIR/<variant>/<path>.<ext>; exits 1 if any failed.
+
+  --out DIR            where the outputs are written (required)
+  --config FILE        the PIPELINE_CONFIG document (JSON)
+  --concurrency N      files at once (the number of CPUs)
+  --json               the results as JSON
+  -h, --help
+`,
+  demo: `usage: image-pipeline demo [options]
+
+Serves on a free port, uploads sample images, waits for every output or failure record, prints a
+report and copies the outputs to a folder.
+
+  --out DIR            image-pipeline-demo
+  --config FILE        the PIPELINE_CONFIG document (JSON)
+  --concurrency N      2
+  ${MEMORY}
+  -h, --help
+`,
+  backfill: `usage: image-pipeline backfill --bucket NAME --function NAME_OR_ARN [options]
+
+Sends the processor an upload event for every object already under a prefix, as asynchronous
+invocations, keeping its place in a state file.
+
+  --bucket NAME        the input bucket (required)
+  --function NAME      the processor function's name or ARN (required)
+  --prefix P           ''
+  --region R           from AWS_REGION
+  --concurrency N      8
+  --state FILE         where to keep its place, to go on after an interruption
+  --limit N            stop after N objects
+  --endpoint URL --lambda-endpoint URL
+                       against the local mode: the endpoints in serve's banner
+  -h, --help
+`,
+};
 
 const USAGE = `usage: image-pipeline <command> [options]
 
 commands:
   serve     an S3 endpoint on this machine; every upload to the input bucket runs the pipeline's
             Lambda handler, with its sharp layer, as Lambda would
-              --host 127.0.0.1  --port 4569  --data DIR (.image-pipeline)  --config FILE
-              --concurrency N (2)  --retry-delay-ms N (1000)
   process   the same transform on local files and folders
-              <files or folders...> --out DIR [--config FILE] [--json]
   demo      serve on a free port, upload sample images, wait for every output, print a report
-              --out DIR (image-pipeline-demo)  [--config FILE]
   backfill  send the processor an upload event for every object already under a prefix
-              --bucket NAME [--prefix P] --function NAME_OR_ARN [--region R]
-              [--concurrency 8] [--state FILE] [--limit N]
-              against the local mode: --endpoint URL (S3) --lambda-endpoint URL (from serve's banner)
+
+'image-pipeline <command> --help' for a command's options; --version for the version.
 
 --config FILE is a JSON document with the construct's settings, as the handler reads them from
 PIPELINE_CONFIG: {"variants":[{"name":"thumb","width":128,"height":128,"fit":"cover","format":"webp"}]}
 `;
 
+/** A mistake in the command line: its message is printed with a pointer to the command's help. */
+class UsageError extends Error {}
+
 export async function main(argv: string[], layerProblem?: string): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve': return serve(rest, layerProblem);
-    case 'process': return processCommand(rest);
-    case 'demo': return demo(rest);
-    case 'backfill': return backfillCommand(rest);
-    case undefined: case 'help': case '--help': case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`image-pipeline: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+  try {
+    switch (command) {
+      case 'serve': return await serve(rest, layerProblem);
+      case 'process': return await processCommand(rest);
+      case 'demo': return await demo(rest);
+      case 'backfill': return await backfillCommand(rest);
+      case '--version': case '-v': case 'version':
+        process.stdout.write(`${packageVersion()}\n`);
+        return 0;
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`image-pipeline: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`image-pipeline ${command}: ${e.message}\n(see 'image-pipeline ${command} --help')\n`);
+    return 2;
   }
 }
 
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs with -h/--help; a parse error becomes a UsageError; undefined when help was printed. */
+function parse<T extends Options>(command: string, args: string[], options: T, allowPositionals = false) {
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args, allowPositionals, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(USAGES[command]);
+    return undefined;
+  }
+  return parsed as unknown as { values: { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string }; positionals: string[] };
+}
+
+/** A whole number in [min, max], or a UsageError naming the option. */
+function integer(option: string, value: string | undefined, min: number, max: number): number;
+function integer(option: string, value: string | undefined, min: number, max: number, optional: true): number | undefined;
+function integer(option: string, value: string | undefined, min: number, max: number, optional = false): number | undefined {
+  if (value === undefined && optional) return undefined;
+  const n = /^\d+$/.test(value ?? '') ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${option} must be a whole number from ${min} to ${max}, not "${value}"`);
+  }
+  return n;
+}
+
 function configFrom(file: string | undefined): Record<string, unknown> | undefined {
-  return file ? readConfigFile(file) : undefined;
+  if (!file) return undefined;
+  try {
+    return readConfigFile(file);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 async function serve(args: string[], layerProblem?: string): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      'host': { type: 'string', default: '127.0.0.1' },
-      'port': { type: 'string', default: '4569' },
-      'data': { type: 'string', default: '.image-pipeline' },
-      'config': { type: 'string' },
-      'concurrency': { type: 'string', default: '2' },
-      'retry-delay-ms': { type: 'string', default: '1000' },
-    },
+  const parsed = parse('serve', args, {
+    'host': { type: 'string', default: '127.0.0.1' },
+    'port': { type: 'string', default: '4569' },
+    'data': { type: 'string', default: '.image-pipeline' },
+    'config': { type: 'string' },
+    'concurrency': { type: 'string', default: '2' },
+    'memory': { type: 'string', default: String(DEFAULTS.memorySizeMb) },
+    'retry-delay-ms': { type: 'string', default: '1000' },
+    'access-key': { type: 'string' },
+    'secret-key': { type: 'string' },
+    'allow-remote': { type: 'boolean', default: false },
+    'verbose': { type: 'boolean', default: false },
   });
-  const retryDelay = Number(values['retry-delay-ms']);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const port = integer('port', values.port, 0, 65535);
+  const concurrency = integer('concurrency', values.concurrency, 1, 64);
+  const memory = integer('memory', values.memory, LIMITS.memorySizeMb.min, LIMITS.memorySizeMb.max);
+  const retryDelay = integer('retry-delay-ms', values['retry-delay-ms'], 0, 3_600_000);
+  const host = values.host!.replace(/^\[(.*)\]$/, '$1');
+  if (!isLoopback(host) && !values['allow-remote']) {
+    throw new UsageError(`--host ${host} is not a loopback address: anyone who can reach it could read, write and delete `
+      + 'the buckets. Add --allow-remote to serve there anyway, with --access-key and --secret-key to require signed requests');
+  }
+  if (Boolean(values['access-key']) !== Boolean(values['secret-key'])) {
+    throw new UsageError('--access-key and --secret-key go together');
+  }
+  const credentials: LocalCredentials | undefined = values['access-key']
+    ? { accessKeyId: values['access-key'], secretAccessKey: values['secret-key']! }
+    : undefined;
+  const dataDir = path.resolve(values.data!);
   const pipeline = new LocalPipeline({
-    dataDir: values.data!,
-    host: values.host,
-    port: Number(values.port),
+    dataDir,
+    host,
+    port,
     config: configFrom(values.config),
-    concurrency: Number(values.concurrency),
+    concurrency,
+    memorySizeMb: memory,
     retryDelaysMs: [retryDelay, retryDelay * 2],
+    credentials,
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  pipeline.on('log', (line: string) => out(line));
+  const warn = (line: string) => process.stderr.write(`${line}\n`);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const logFile = path.join(dataDir, 'handler.log');
+  const log = fs.createWriteStream(logFile, { flags: 'a' });
+  pipeline.on('log', (line: string) => {
+    log.write(`${line}\n`);
+    if (values.verbose) out(line);
+  });
   pipeline.on('done', (d: InvocationDone) => {
+    const ms = d.finishedAt - d.enqueuedAt;
     for (const o of (d.result as { outcomes?: RecordOutcome[] } | null)?.outcomes ?? []) {
-      const ms = d.finishedAt - d.enqueuedAt;
       if (o.status === 'processed') out(`processed ${o.key} -> ${o.outputs.map((x) => x.key).join(', ')} (${ms} ms)`);
-      else if (o.status === 'rejected') out(`rejected  ${o.key}: ${o.reason} -> ${o.failureRecord}`);
+      else if (o.status === 'rejected') out(`rejected  ${o.key}: ${o.reason} -> ${o.failureRecord} (${ms} ms)`);
       else out(`skipped   ${o.key}: ${o.why}`);
     }
   });
-  pipeline.on('failed', (f: InvocationFailed) => out(`FAILED    event ${f.requestId} after ${f.record.requestContext.approximateInvokeCount} attempts (${f.record.requestContext.condition}): ${f.record.responsePayload.errorMessage} -> ${f.file}`));
+  pipeline.on('failed', (f: InvocationFailed) => {
+    const ctx = f.record.requestContext;
+    out(`FAILED    ${keysOf(f.event)}: ${f.record.responsePayload.errorMessage} (${ctx.approximateInvokeCount} attempts, ${ctx.condition}) -> ${f.file}`);
+  });
+  pipeline.on('replay', (n: number) => out(`replaying ${n} event(s) the last run took and did not finish`));
 
   const endpoint = await pipeline.start();
   out(`image-pipeline serving an S3 endpoint at ${endpoint}`);
   out(`  input bucket:  ${pipeline.inputBucket}${pipeline.config.inputPrefix ? ` (prefix ${pipeline.config.inputPrefix})` : ''}  <- uploads here are processed`);
   out(`  output bucket: ${pipeline.outputBucket}${pipeline.config.outputPrefix ? ` (prefix ${pipeline.config.outputPrefix})` : ''}`);
-  out(`  data:          ${path.resolve(values.data!)}`);
+  out(`  data:          ${dataDir}`);
   out(`  failure queue: ${pipeline.failureQueueDir}`);
   out(`  events:        ${pipeline.events.file} (ImageProcessed, ImageRejected)`);
-  out(`  function:      ${pipeline.functionName}, Lambda and EventBridge APIs at ${pipeline.apiEndpoint}`);
+  out(`  handler log:   ${logFile}${values.verbose ? ' (and here)' : ''}`);
+  out(`  function:      ${pipeline.functionName}, ${memory} MB, Lambda and EventBridge APIs at ${pipeline.apiEndpoint}`);
   out(`  variants:      ${pipeline.config.variants.map((v) => v.name).join(', ')}`);
   if (layerProblem) out(`  note: ${layerProblem}; sharp comes from this machine's own install`);
-  out('any S3 client with any credentials works, for example:');
+  if (!isLoopback(host)) {
+    warn(credentials
+      ? `warning: serving on ${host}, beyond this machine; S3 requests must be signed with the access key given.`
+      : `warning: serving on ${host} with no authentication: anyone who can reach it can read, write and delete `
+        + 'objects. Set --access-key and --secret-key to require signed requests.');
+  }
+  out(credentials ? 'S3 clients must sign with the access key and secret key given, for example:' : 'any S3 client with any credentials works, for example:');
   out(`  aws --endpoint-url ${endpoint} s3 cp photo.jpg s3://${pipeline.inputBucket}/${pipeline.config.inputPrefix}`);
   out(`  aws --endpoint-url ${endpoint} s3 ls --recursive s3://${pipeline.outputBucket}/`);
-  out('Ctrl-C stops; events under way finish or go to the failure queue.');
-
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      out(`stopping: ${pipeline.pending} event(s) pending…`);
-      pipeline.stop(30_000).then(() => resolve(), () => resolve());
+      process.removeListener('SIGINT', stop);
+      process.removeListener('SIGTERM', stop);
+      // A second Ctrl-C stops at once: the journal keeps what is pending.
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      out(`stopping: ${pipeline.pending} event(s) pending; Ctrl-C again stops at once, keeping them for the next start…`);
+      pipeline.stop(30_000).then(() => resolve(), (e: Error) => {
+        warn(`image-pipeline serve: ${e.message}`);
+        resolve();
+      });
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  out('stopped.');
+  out('Ctrl-C stops: events under way finish; what cannot finish in 30 s runs at the next start.');
+  await stopped;
+  const left = pipeline.pending;
+  await new Promise<void>((resolve) => log.end(() => resolve()));
+  out(left > 0 ? `stopped; ${left} event(s) journaled in ${pipeline.journal.dir} run at the next start.` : 'stopped.');
   return 0;
 }
 
+/** The input keys of an S3 event, decoded, for messages. */
+function keysOf(event: unknown): string {
+  const records = (event as { Records?: { s3?: { object?: { key?: string } } }[] } | null)?.Records ?? [];
+  const keys = records.map((r) => r.s3?.object?.key).filter((k): k is string => typeof k === 'string').map(decodeKey);
+  return keys.length > 0 ? keys.join(', ') : 'an event';
+}
+
 async function processCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      config: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      concurrency: { type: 'string' },
-    },
-  });
-  if (positionals.length === 0 || !values.out) {
-    process.stderr.write('usage: image-pipeline process <files or folders...> --out DIR [--config FILE] [--json]\n');
-    return 2;
-  }
+  const parsed = parse('process', args, {
+    out: { type: 'string' },
+    config: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    concurrency: { type: 'string' },
+  }, true);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  if (!values.out) throw new UsageError('--out DIR is required: the folder the outputs are written to');
+  if (positionals.length === 0) throw new UsageError('name at least one file or folder to process');
+  const concurrency = integer('concurrency', values.concurrency, 1, 1024, true) ?? os.availableParallelism();
   const config = localConfig(configFrom(values.config));
-  const files = collectFiles(positionals);
+  let files: { file: string; relative: string }[];
+  try {
+    files = collectFiles(positionals);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const progress = new Progress(files.length, 'processing');
   const started = Date.now();
-  const results = await processFiles(files, values.out, config, (r) => progress.tick(r.file),
-    values.concurrency ? Number(values.concurrency) : os.availableParallelism());
+  const results = await processFiles(files, values.out, config, (r) => progress.tick(r.file), concurrency);
   progress.end();
   const failed = results.filter((r) => r.error);
   if (values.json) {
@@ -159,37 +329,40 @@ async function processCommand(args: string[]): Promise<number> {
 }
 
 async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      out: { type: 'string', default: 'image-pipeline-demo' },
-      config: { type: 'string' },
-      concurrency: { type: 'string', default: '2' },
-    },
+  const parsed = parse('demo', args, {
+    out: { type: 'string', default: 'image-pipeline-demo' },
+    config: { type: 'string' },
+    concurrency: { type: 'string', default: '2' },
+    memory: { type: 'string', default: String(DEFAULTS.memorySizeMb) },
   });
-  return runDemo({ outDir: values.out!, config: configFrom(values.config), concurrency: Number(values.concurrency) });
+  if (!parsed) return 0;
+  const { values } = parsed;
+  return runDemo({
+    outDir: values.out!,
+    config: configFrom(values.config),
+    concurrency: integer('concurrency', values.concurrency, 1, 64),
+    memorySizeMb: integer('memory', values.memory, LIMITS.memorySizeMb.min, LIMITS.memorySizeMb.max),
+  });
 }
 
 async function backfillCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      'bucket': { type: 'string' },
-      'prefix': { type: 'string', default: '' },
-      'function': { type: 'string' },
-      'region': { type: 'string' },
-      'endpoint': { type: 'string' },
-      'lambda-endpoint': { type: 'string' },
-      'concurrency': { type: 'string', default: '8' },
-      'state': { type: 'string' },
-      'limit': { type: 'string' },
-    },
+  const parsed = parse('backfill', args, {
+    'bucket': { type: 'string' },
+    'prefix': { type: 'string', default: '' },
+    'function': { type: 'string' },
+    'region': { type: 'string' },
+    'endpoint': { type: 'string' },
+    'lambda-endpoint': { type: 'string' },
+    'concurrency': { type: 'string', default: '8' },
+    'state': { type: 'string' },
+    'limit': { type: 'string' },
   });
-  if (!values.bucket || !values.function) {
-    process.stderr.write('usage: image-pipeline backfill --bucket NAME [--prefix P] --function NAME_OR_ARN [--state FILE] '
-      + '[--concurrency 8] [--limit N] [--region R] [--endpoint URL --lambda-endpoint URL]\n');
-    return 2;
-  }
+  if (!parsed) return 0;
+  const { values } = parsed;
+  if (!values.bucket) throw new UsageError('--bucket NAME is required: the input bucket whose objects are sent');
+  if (!values.function) throw new UsageError('--function NAME_OR_ARN is required: the processor function');
+  const concurrency = integer('concurrency', values.concurrency, 1, 1000);
+  const limit = integer('limit', values.limit, 1, Number.MAX_SAFE_INTEGER, true);
   const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const local = values.endpoint ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {};
   const s3 = new S3Client({ region, ...local, ...(values.endpoint ? { endpoint: values.endpoint, forcePathStyle: true } : {}) });
@@ -204,9 +377,9 @@ async function backfillCommand(args: string[]): Promise<number> {
     functionName: values.function,
     bucket: values.bucket,
     prefix: values.prefix,
-    concurrency: Number(values.concurrency),
+    concurrency,
     stateFile: values.state,
-    limit: values.limit ? Number(values.limit) : undefined,
+    limit,
     onProgress: (done, key) => {
       if (tty && Date.now() - last > 100) {
         last = Date.now();
