@@ -4,16 +4,19 @@
  * (signatures). One representative test per area; the breadth is measured with the public
  * ceph/s3-tests suite.
  */
+import { execFile } from 'child_process';
 import { createHash, createHmac } from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { promisify } from 'util';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 // The SDK's own signer, installed with @aws-sdk/client-s3: presigned URLs as the SDK builds them.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { SignatureV4 } from '@smithy/signature-v4';
+import { AWS_CLI, testWithClient } from './clients';
 import { EventBus } from '../lambda-src/local/aws-api/event-bus';
 import { AwsApiServer } from '../lambda-src/local/aws-api/server';
 import { checksumOf } from '../lambda-src/local/s3/checksums';
@@ -244,6 +247,23 @@ describe('S3 semantics', () => {
     expect(afterwards.text).not.toContain(id);
     expect(events.map((e) => e.eventName)).toEqual(['ObjectCreated:Put', 'ObjectCreated:CompleteMultipartUpload']);
   });
+
+  testWithClient(AWS_CLI, 'the AWS CLI copies a multipart object between buckets (UploadPartCopy) and leaves no upload behind', async () => {
+    await startServer();
+    const file = path.join(tmp, 'big.bin');
+    const data = Buffer.alloc(12 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i);
+    fs.writeFileSync(file, data);
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: 'any', AWS_SECRET_ACCESS_KEY: 'thing', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null' };
+    const aws = (...args: string[]) => promisify(execFile)(AWS_CLI.path, ['--endpoint-url', `http://127.0.0.1:${port}`, ...args], { env });
+
+    await aws('s3', 'cp', file, 's3://input/big.bin');
+    await aws('s3', 'cp', 's3://input/big.bin', 's3://output/copy.bin');
+    const uploads = await raw('GET', '/output?uploads');
+
+    expect(server.readObject('output', 'copy.bin').equals(data)).toBe(true);
+    expect(uploads.text).not.toContain('<Upload>');
+  }, 120_000);
 
   test('stored headers, response-* overrides and non-ASCII metadata come back as sent', async () => {
     await startServer();

@@ -178,7 +178,7 @@ export class S3Server extends EventEmitter {
     switch (method) {
       case 'PUT':
         if (q.has('acl')) return this.acknowledge(req, res, () => this.requireObject(bucket, key));
-        if (q.has('tagging')) break;
+        if (q.has('tagging')) break; // tags are not kept: PutObjectTagging is refused
         if (q.has('uploadId')) {
           if (req.headers['x-amz-copy-source'] !== undefined) return this.uploadPartCopy(req, res, bucket, key, q);
           return this.uploadPart(req, res, bucket, key, q, verified);
@@ -187,7 +187,11 @@ export class S3Server extends EventEmitter {
         return this.putObject(req, res, bucket, key, verified);
       case 'GET':
       case 'HEAD':
-        if (q.has('tagging')) break;
+        if (q.has('tagging')) {
+          // Objects carry no tags here; copying clients (the AWS CLI's multipart copy) ask first.
+          this.requireObject(bucket, key);
+          return sendXml(res, `<Tagging xmlns="${XMLNS}"><TagSet></TagSet></Tagging>`);
+        }
         if (q.has('acl')) {
           this.requireObject(bucket, key);
           return sendXml(res, aclDocument());
@@ -195,6 +199,10 @@ export class S3Server extends EventEmitter {
         if (q.has('uploadId')) return this.listParts(res, bucket, key, q);
         return this.getObject(req, res, bucket, key, q, method === 'HEAD');
       case 'DELETE':
+        if (q.has('tagging')) {
+          this.requireObject(bucket, key);
+          return send(res, 204, '');
+        }
         if (q.has('uploadId')) {
           this.store.bucket(bucket);
           this.multipart.discard(this.multipart.get(bucket, key, q.get('uploadId')).id);
