@@ -152,6 +152,27 @@ describe('serve killed with SIGKILL, then started again on the same data folder'
   });
 });
 
+describe('serve stopped with Ctrl-C', () => {
+  test('with 60 uploads just acknowledged: none goes to the failure queue, and every one ends once', async () => {
+    const dataDir = path.join(tmp, 'data');
+    const { served, endpoint } = await startServe(['--data', dataDir]);
+    const s3 = s3Client(endpoint);
+    const acknowledged = await upload(s3, burst(), 6, (n) => {
+      if (n === 60) served.child.kill('SIGINT');
+    });
+    s3.destroy();
+    expect(acknowledged).toHaveLength(60);
+    expect((await served.exited).code).toBe(0);
+    expect(served.stdout).toMatch(/^stopped/m);
+    expect(failureQueueKeys(dataDir)).toEqual([]);
+
+    const r = await restartAndAccount(dataDir, acknowledged);
+    expect(r.lost).toEqual([]);
+    expect(r.twice).toEqual([]);
+    expect(r.queued).toEqual([]);
+  });
+});
+
 describe('stopping the local pipeline', () => {
   /** A handler that logs "started <key>" and then holds until the file `release` exists. */
   function heldHandler(): string {
