@@ -54,3 +54,49 @@ export function plainJpegFrame(bytes: Uint8Array): JpegFrame | undefined {
 function u16(bytes: Uint8Array, at: number): number {
   return bytes[at] * 256 + bytes[at + 1];
 }
+
+/**
+ * The EXIF orientation (1 to 8) of a JPEG, from the first APP1 segment that holds EXIF, read from
+ * its bytes as libvips reads it (IFD0's Orientation tag). Undefined when there is none or it cannot
+ * be read (the segments before the scan do not walk, or the EXIF is malformed).
+ */
+export function jpegExifOrientation(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
+  let i = 2;
+  while (i + 4 <= bytes.length) {
+    if (bytes[i] !== 0xff) return undefined;
+    while (i < bytes.length && bytes[i] === 0xff) i++;
+    if (i + 2 >= bytes.length) return undefined;
+    const marker = bytes[i];
+    if (marker === 0xda || marker === 0xd9 || marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) return undefined;
+    const length = u16(bytes, i + 1);
+    const end = i + 1 + length;
+    if (length < 2 || end > bytes.length) return undefined;
+    if (marker === 0xe1 && length >= 2 + 6 + 8 && String.fromCharCode(...bytes.subarray(i + 3, i + 9)) === 'Exif\0\0') {
+      return tiffOrientation(bytes.subarray(i + 9, end));
+    }
+    i = end;
+  }
+  return undefined;
+}
+
+/** IFD0's Orientation (tag 0x0112, one SHORT) of a TIFF structure; undefined if absent or malformed. */
+function tiffOrientation(t: Uint8Array): number | undefined {
+  const little = t[0] === 0x49 && t[1] === 0x49;
+  if (!little && !(t[0] === 0x4d && t[1] === 0x4d)) return undefined;
+  const r16 = (at: number) => (little ? t[at] + t[at + 1] * 256 : t[at] * 256 + t[at + 1]);
+  const r32 = (at: number) => (little ? r16(at) + r16(at + 2) * 65536 : r16(at) * 65536 + r16(at + 2));
+  if (t.length < 8 || r16(2) !== 42) return undefined;
+  const ifd = r32(4);
+  if (ifd + 2 > t.length) return undefined;
+  const count = r16(ifd);
+  for (let n = 0; n < count; n++) {
+    const entry = ifd + 2 + 12 * n;
+    if (entry + 12 > t.length) return undefined;
+    if (r16(entry) === 0x0112) {
+      const value = r16(entry + 2) === 3 && r32(entry + 4) === 1 ? r16(entry + 8) : undefined;
+      return value !== undefined && value >= 1 && value <= 8 ? value : undefined;
+    }
+  }
+  return undefined;
+}

@@ -3,8 +3,8 @@
  * so the handler, the local runner and the tests all run exactly this.
  */
 import sharp from 'sharp';
-import { plainJpegFrame } from './jpeg-header';
-import { DEFAULT_QUALITY, FAILURE_FOLDER, type InputFormat, type OutputFormat, type PipelineConfig, type VariantConfig } from '../src/contract';
+import { jpegExifOrientation, plainJpegFrame } from './jpeg-header';
+import { DEFAULT_QUALITY, FAILURE_FOLDER, LIMITS, type InputFormat, type OutputFormat, type PipelineConfig, type VariantConfig } from '../src/contract';
 
 /** Why an image is refused for good: retrying cannot change the answer. */
 export type RejectReason =
@@ -12,7 +12,9 @@ export type RejectReason =
   | 'too-many-bytes'
   | 'unsupported-format'
   | 'too-many-pixels'
-  | 'corrupt-image';
+  | 'corrupt-image'
+  /** A variant would be larger than an encoder takes, or than LIMITS.outputPixels. */
+  | 'output-too-large';
 
 /** A permanent failure: the input itself is at fault. */
 export class ImageRejectedError extends Error {
@@ -32,8 +34,14 @@ export type TransformPolicy = Pick<PipelineConfig,
   readonly memoryBudgetBytes?: number;
 };
 
-/** What a Node.js Lambda process with sharp and the S3 client uses before its first image. */
-export const BASELINE_MEMORY_MB = 64;
+/**
+ * What the handler's process uses before its first image, MiB: the runtime, the bundle, sharp and
+ * libvips loaded, the clients created, one small image processed. Measured (bench/mem-limits.ts):
+ * 91 MiB in a 128 MB Lambda function on Node.js 24 with its runtime client; 73 MiB for the same
+ * process on Node.js 20 without one (at 128, 256 and 512 MB alike). The larger, plus 9 MiB of margin
+ * for garbage not yet collected and the log and event buffers.
+ */
+export const BASELINE_MEMORY_MB = 100;
 
 /** The memory one image may use in a function of `memoryMb` megabytes. */
 export function memoryBudgetFor(memoryMb: number): number {
@@ -41,13 +49,21 @@ export function memoryBudgetFor(memoryMb: number): number {
 }
 
 /**
- * The largest object worth downloading: the configured limit, and never more than half the
- * memory budget (the bytes and the decode must fit together).
+ * How many times over the handler holds an input's bytes at its peak: the download's chunks and
+ * their concatenation (the S3 client collects the body that way), the garbage they leave until
+ * it is collected, and what the decoder keeps while it reads. Measured (bench/mem-limits.ts): 2.6
+ * times for an object refused after its download, 3 for a baseline JPEG, 3.9 for a PNG.
+ */
+export const INPUT_BYTES_HELD = 4;
+
+/**
+ * The largest object worth downloading: the configured limit, and never more than a
+ * INPUT_BYTES_HELD-th of the memory budget.
  */
 export function effectiveMaxBytes(policy: Pick<TransformPolicy, 'maxInputBytes' | 'memoryBudgetBytes'>): number {
   return policy.memoryBudgetBytes === undefined
     ? policy.maxInputBytes
-    : Math.min(policy.maxInputBytes, Math.floor(policy.memoryBudgetBytes / 2));
+    : Math.min(policy.maxInputBytes, Math.floor(policy.memoryBudgetBytes / INPUT_BYTES_HELD));
 }
 
 export type EncodedFormat = Exclude<OutputFormat, 'original'> | 'gif' | 'tiff';
@@ -88,8 +104,12 @@ export function configureSharp(threads: number): void {
   sharp.concurrency(Math.max(1, Math.floor(threads)));
 }
 
-/** Decodes `input` once and encodes every configured variant. */
-export async function transformImage(input: Buffer, policy: TransformPolicy): Promise<TransformResult> {
+/**
+ * Every check made before an image is decoded: its bytes, its format, its pixels, the memory its
+ * decode needs, the size of every variant. Throws the ImageRejectedError the transform would
+ * throw before decoding; returns what the header says.
+ */
+export async function checkInput(input: Buffer, policy: TransformPolicy): Promise<Header> {
   if (input.length === 0) {
     throw new ImageRejectedError('empty-object', 'the object is empty (0 bytes)');
   }
@@ -107,31 +127,112 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
   }
 
   if (policy.memoryBudgetBytes !== undefined && header.fullFrameBytes !== undefined
-    && header.fullFrameBytes + input.length > policy.memoryBudgetBytes) {
+    && header.fullFrameBytes + INPUT_BYTES_HELD * input.length > policy.memoryBudgetBytes) {
     const mib = (n: number) => Math.ceil(n / 1024 / 1024);
     throw new ImageRejectedError('too-many-pixels', `decoding this ${header.width}x${header.height} ${header.layout} needs about `
       + `${mib(header.fullFrameBytes)} MiB at once, more than the ${mib(policy.memoryBudgetBytes)} MiB this function can spare for one image`);
   }
 
-  try {
+  // Displayed size: EXIF orientation 5 to 8 turns the image a quarter, and it is applied.
+  const turned = header.orientation >= 5;
+  const shown = { width: turned ? header.height : header.width, height: turned ? header.width : header.height };
+  for (const v of policy.variants) {
+    const out = outputSize(shown.width, shown.height, v);
+    if (out.width > LIMITS.dimension.max || out.height > LIMITS.dimension.max || out.width * out.height > LIMITS.outputPixels) {
+      throw new ImageRejectedError('output-too-large', `variant ${v.name} would be ${out.width}x${out.height} from this `
+        + `${shown.width}x${shown.height} image: more than ${LIMITS.dimension.max} pixels on an edge or ${LIMITS.outputPixels} pixels in all`);
+    }
+  }
+  return header;
+}
+
+/** Decodes `input` once and encodes every configured variant. */
+export async function transformImage(input: Buffer, policy: TransformPolicy): Promise<TransformResult> {
+  const header = await checkInput(input, policy);
+
+  const render = async (failOn: sharp.FailOnOptions): Promise<VariantOutput[]> => {
     const outputs: VariantOutput[] = [];
     if (policy.variants.length === 1 || policy.keepMetadata) {
       // Straight from the encoded input (the metadata to keep is there, not in decoded pixels).
       for (const v of policy.variants) {
-        outputs.push(await encode(decoder(input, policy), v, header.format, policy.keepMetadata, header));
+        outputs.push(await encode(decoder(input, policy, failOn), v, header.format, policy.keepMetadata, header));
       }
     } else {
       // One decode, shrunk on load to the largest size any variant needs, then every variant from it.
-      const source = await decodeShared(input, policy, header.hasAlpha);
+      const source = await decodeShared(input, policy, header.hasAlpha, failOn);
       for (const v of policy.variants) {
         outputs.push(await encode(sharp(source.data, { raw: source.info }), v, header.format, false, header));
       }
     }
-    return { inputFormat: header.format, inputWidth: header.width, inputHeight: header.height, outputs };
+    return outputs;
+  };
+  const result = (outputs: VariantOutput[]): TransformResult =>
+    ({ inputFormat: header.format, inputWidth: header.width, inputHeight: header.height, outputs });
+  const corrupt = (e: unknown) => new ImageRejectedError('corrupt-image', `the image could not be decoded: ${(e as Error).message}`);
+
+  if (header.format !== 'jpeg') {
+    try {
+      return result(await render('error'));
+    } catch (e) {
+      throw e instanceof ImageRejectedError ? e : corrupt(e);
+    }
+  }
+  // A JPEG's damaged scan is only a warning to libjpeg: it fills what is missing with grey and goes
+  // on. So a JPEG is decoded failing on the first warning; when that warning is one that leaves the
+  // pixels whole (extraneous bytes between segments, common in camera files), it is decoded again
+  // failing on errors only.
+  try {
+    return result(await render('warning'));
   } catch (e) {
     if (e instanceof ImageRejectedError) throw e;
-    throw new ImageRejectedError('corrupt-image', `the image could not be decoded: ${(e as Error).message}`);
+    if (DAMAGED_JPEG_SCAN.test((e as Error).message)) throw corrupt(e);
   }
+  try {
+    return result(await render('error'));
+  } catch (e) {
+    throw e instanceof ImageRejectedError ? e : corrupt(e);
+  }
+}
+
+/**
+ * libjpeg's warnings (and libvips' truncation error) that mean the scan data is missing or
+ * damaged: the decoded pixels would be partly invented.
+ */
+const DAMAGED_JPEG_SCAN = /premature end|bad huffman code|huffman table .* (?:was not|not) defined|found marker 0x[0-9a-f]+ instead of RST|must resync|corrupt JPEG data: bad/i;
+
+/**
+ * The size of a variant's output from an image of `width` x `height` (as displayed), as sharp's
+ * resize makes it: the box given by width and/or height (the other edge following the aspect ratio
+ * when only one is given, except for `fill`, which then keeps the other edge), reached by scaling
+ * for inside and outside, by scaling then cropping (cover) or padding (contain) to the box, by
+ * stretching for fill; withoutEnlargement never scales up. Both edges at least 1.
+ */
+export function outputSize(width: number, height: number, v: Pick<VariantConfig, 'width' | 'height' | 'fit' | 'withoutEnlargement'>): { width: number; height: number } {
+  if (v.width === undefined && v.height === undefined) return { width, height };
+  // Shrink factors (input / output) per axis, as sharp's ResolveShrink computes them.
+  let h = 1;
+  let s = 1;
+  if (v.width !== undefined && v.height !== undefined) {
+    h = width / v.width;
+    s = height / v.height;
+    if (v.fit === 'cover' || v.fit === 'outside') h = s = Math.min(h, s);
+    else if (v.fit === 'contain' || v.fit === 'inside') h = s = Math.max(h, s);
+  } else if (v.width !== undefined) {
+    h = width / v.width;
+    if (v.fit !== 'fill') s = h;
+  } else {
+    s = height / v.height!;
+    if (v.fit !== 'fill') h = s;
+  }
+  if (v.withoutEnlargement) {
+    h = Math.max(1, h);
+    s = Math.max(1, s);
+  }
+  const scaled = { width: Math.max(1, Math.round(width / Math.min(h, width))), height: Math.max(1, Math.round(height / Math.min(s, height))) };
+  // cover crops to the edges given, contain pads to them (even when withoutEnlargement kept it small).
+  const edge = (got: number, given: number | undefined) =>
+    given === undefined ? got : v.fit === 'cover' ? Math.min(got, given) : v.fit === 'contain' ? Math.max(got, given) : got;
+  return { width: edge(scaled.width, v.width), height: edge(scaled.height, v.height) };
 }
 
 /** The output key of a variant: `<outputPrefix><variant>/<input key less inputPrefix and extension>.<ext>`. */
@@ -154,21 +255,23 @@ function stripExtension(key: string): string {
   return dot > slash + 1 ? key.slice(0, dot) : key;
 }
 
-interface Header {
+export interface Header {
   readonly format: InputFormat;
   readonly width: number;
   readonly height: number;
   readonly hasAlpha: boolean;
   /**
    * For layouts that libvips must decode whole before it can shrink (progressive JPEG, interlaced
-   * PNG, GIF, AVIF), the bytes that takes; undefined for layouts decoded in strips.
+   * PNG, GIF, AVIF, lossless WebP), the bytes that takes; undefined for layouts decoded in strips.
    */
   readonly fullFrameBytes?: number;
   readonly layout: string;
+  /** EXIF orientation, 1 when none. */
+  readonly orientation: number;
 }
 
 /** Bytes a whole-image decode holds, for the layouts that need one. */
-function fullFrameBytes(format: InputFormat, meta: sharp.Metadata, width: number, height: number): number | undefined {
+function fullFrameBytes(format: InputFormat, meta: sharp.Metadata, width: number, height: number, input: Buffer): number | undefined {
   const pixels = width * height;
   const sampleBytes = /16|32|short|float|double/.test(String(meta.depth)) ? 2 : 1;
   const channels = meta.channels ?? 3;
@@ -181,20 +284,44 @@ function fullFrameBytes(format: InputFormat, meta: sharp.Metadata, width: number
     }
     case 'png':
       return meta.isProgressive ? pixels * channels * sampleBytes : undefined;
+    // Measured (bench/mem-limits.ts): libnsgif's RGBA frame and libvips' copy of it, about 7 bytes
+    // a pixel; libheif with libaom, about 19 to 21 bytes a pixel of an 8-bit AVIF (the decoder's
+    // frame buffers, the YUV planes, the RGB image).
     case 'gif':
-      return pixels * 4;
+      return pixels * 8;
     case 'avif':
-      return pixels * Math.max(channels, 3) * sampleBytes;
+      return pixels * 22 * sampleBytes;
+    case 'webp':
+      // Lossless WebP (VP8L) is decoded into a whole ARGB image, 4 bytes a pixel, before any
+      // scaling; lossy WebP is decoded by macroblock rows, scaled as it goes.
+      return webpLossless(input) ? pixels * 4 : undefined;
     default:
       return undefined;
   }
+}
+
+/** Whether a WebP's (first) image is lossless: a VP8L chunk, at the top level or in the first frame. */
+function webpLossless(b: Buffer): boolean {
+  const walk = (from: number, to: number): boolean => {
+    for (let i = from; i + 8 <= to;) {
+      const fourcc = b.toString('latin1', i, i + 4);
+      const size = b.readUInt32LE(i + 4);
+      if (fourcc === 'VP8L') return true;
+      if (fourcc === 'VP8 ') return false;
+      // An animation frame: 16 bytes of frame header, then its image's chunks.
+      if (fourcc === 'ANMF') return walk(i + 8 + 16, Math.min(to, i + 8 + size));
+      i += 8 + size + (size % 2);
+    }
+    return false;
+  };
+  return b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP' && walk(12, b.length);
 }
 
 async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> {
   // The common case without a sharp call; a baseline JPEG is decoded in strips.
   const jpeg = plainJpegFrame(input);
   if (jpeg) {
-    return { format: 'jpeg', width: jpeg.width, height: jpeg.height, hasAlpha: false, layout: 'JPEG' };
+    return { format: 'jpeg', width: jpeg.width, height: jpeg.height, hasAlpha: false, layout: 'JPEG', orientation: jpegExifOrientation(input) ?? 1 };
   }
   let meta: sharp.Metadata;
   try {
@@ -225,8 +352,9 @@ async function readHeader(input: Buffer, svgAccepted: boolean): Promise<Header> 
     width: meta.width,
     height,
     hasAlpha: meta.hasAlpha ?? false,
-    fullFrameBytes: fullFrameBytes(format, meta, meta.width, height),
+    fullFrameBytes: fullFrameBytes(format, meta, meta.width, height, input),
     layout,
+    orientation: meta.orientation ?? 1,
   };
 }
 
@@ -241,19 +369,21 @@ function inputFormatOf(meta: sharp.Metadata): InputFormat | undefined {
   }
 }
 
-function decoder(input: Buffer, policy: TransformPolicy): sharp.Sharp {
+function decoder(input: Buffer, policy: TransformPolicy, failOn: sharp.FailOnOptions): sharp.Sharp {
   return sharp(input, {
     limitInputPixels: policy.maxInputPixels,
-    // Rejects truncated and corrupt data; tolerates the harmless warnings common in camera files.
-    failOn: 'error',
+    // 'error' rejects truncated and corrupt data and tolerates warnings; see transformImage for JPEG.
+    failOn,
     sequentialRead: true,
     autoOrient: true,
     pages: 1,
   });
 }
 
-async function decodeShared(input: Buffer, policy: TransformPolicy, hasAlpha: boolean): Promise<{ data: Buffer; info: sharp.Raw }> {
-  let img = decoder(input, policy);
+async function decodeShared(
+  input: Buffer, policy: TransformPolicy, hasAlpha: boolean, failOn: sharp.FailOnOptions,
+): Promise<{ data: Buffer; info: sharp.Raw }> {
+  let img = decoder(input, policy, failOn);
   const sized = policy.variants.every((v) => v.width !== undefined || v.height !== undefined);
   if (sized) {
     const width = Math.max(...policy.variants.map((v) => v.width ?? v.height ?? 1));

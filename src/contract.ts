@@ -216,6 +216,12 @@ export const LIMITS = {
   queueMaxReceiveCount: { min: 5, max: 1000 },
   /** The event source mapping's maximum concurrency (ScalingConfig.MaximumConcurrency). */
   queueMaxConcurrency: { min: 2, max: 1000 },
+  /**
+   * The most pixels one variant's output may have (40 megapixels, the default maxInputPixels): a
+   * variant that would make more (a large box, an enlargement, an extreme aspect ratio) is refused
+   * before it is encoded, as `output-too-large`, so that no accepted input runs past the timeout.
+   */
+  outputPixels: 40_000_000,
 } as const;
 
 /** A variant's name: the first path segment of its output keys. */

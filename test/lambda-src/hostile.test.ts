@@ -8,6 +8,7 @@ import * as zlib from 'zlib';
 import { GetObjectCommand, PutObjectCommand, S3Client, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
+import { truncatedWithEnd } from './images';
 import { validatePipelineConfig } from '../../lambda-src/config';
 import { ImageProcessor, type FailureRecord } from '../../lambda-src/processor';
 import { ImageRejectedError, transformImage, type RejectReason } from '../../lambda-src/transform';
@@ -86,6 +87,7 @@ describe('hostile inputs are refused, each with its reason', () => {
   test.each<[string, () => Buffer | Promise<Buffer>, RejectReason]>([
     ['zero bytes', () => Buffer.alloc(0), 'empty-object'],
     ['a truncated JPEG', () => jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'corrupt-image'],
+    ['a JPEG cut to 30% with an end marker appended', () => truncatedWithEnd(jpeg, 0.3), 'corrupt-image'],
     ['random bytes', () => Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 2654435761) % 256)), 'unsupported-format'],
     ['text named .jpg', () => Buffer.from('just some notes\n'.repeat(50)), 'unsupported-format'],
     ['HTML named .jpg', () => Buffer.from('<!doctype html><html><head><title>x.jpg</title></head><body><img src="x.jpg"></body></html>'), 'unsupported-format'],

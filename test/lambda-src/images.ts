@@ -166,6 +166,25 @@ export function truncate(buf: Buffer, fraction: number): Buffer {
   return Buffer.from(buf.subarray(0, Math.floor(buf.length * fraction)));
 }
 
+/**
+ * A JPEG cut to `fraction` of its bytes with an end-of-image marker (FF D9) appended, as a broken
+ * upload or copy leaves it: libjpeg only warns that the scan ended early and fills the rest grey.
+ */
+export function truncatedWithEnd(jpeg: Buffer, fraction: number): Buffer {
+  return Buffer.concat([jpeg.subarray(0, Math.floor(jpeg.length * fraction)), Buffer.from([0xff, 0xd9])]);
+}
+
+/**
+ * A JPEG with stray bytes between two segments, before its first quantization table (DQT), as
+ * some cameras and editors write them: libjpeg warns ("extraneous bytes before marker 0xdb"),
+ * skips them and decodes the image whole.
+ */
+export function strayBytesBeforeMarker(jpeg: Buffer): Buffer {
+  let i = 2;
+  while (jpeg[i + 1] !== 0xdb) i += 2 + jpeg.readUInt16BE(i + 2);
+  return Buffer.concat([jpeg.subarray(0, i), Buffer.from([0x00, 0x12, 0x34]), jpeg.subarray(i)]);
+}
+
 export interface Decoded {
   readonly format: string;
   readonly width: number;

@@ -5,7 +5,7 @@
 import sharp from 'sharp';
 import { cmykJpeg, jpegWithExif, noiseBytes, noisy, orientation6Jpeg, solid, TEAL } from './images';
 import { validatePipelineConfig } from '../../lambda-src/config';
-import { plainJpegFrame } from '../../lambda-src/jpeg-header';
+import { jpegExifOrientation, plainJpegFrame } from '../../lambda-src/jpeg-header';
 import { ImageRejectedError, transformImage } from '../../lambda-src/transform';
 
 const rgb = (w: number, h: number) => sharp({ create: { width: w, height: h, channels: 3, background: TEAL } });
@@ -80,6 +80,33 @@ describe('plainJpegFrame leaves to libvips what is not a plain JPEG', () => {
         expect(frame.height).toBeGreaterThan(0);
       }
     }
+  });
+});
+
+describe('jpegExifOrientation agrees with libvips', () => {
+  test.each([1, 2, 3, 4, 5, 6, 7, 8])('orientation %d', async (orientation) => {
+    const jpeg = await rgb(30, 20).withMetadata({ orientation }).jpeg().toBuffer();
+    expect((await sharp(jpeg).metadata()).orientation).toBe(orientation);
+    expect(jpegExifOrientation(jpeg)).toBe(orientation);
+  });
+
+  test('none without EXIF, and none from EXIF without the tag', async () => {
+    expect(jpegExifOrientation(await rgb(30, 20).jpeg().toBuffer())).toBeUndefined();
+    expect(jpegExifOrientation(await jpegWithExif())).toBe((await sharp(await jpegWithExif()).metadata()).orientation);
+  });
+
+  test('big-endian EXIF (as many cameras write it)', async () => {
+    const tiff = Buffer.from([0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, 0, 2 + 6 + tiff.length]), Buffer.from('Exif\0\0', 'latin1'), tiff]);
+    const plain = await rgb(30, 20).jpeg().toBuffer();
+    const jpeg = Buffer.concat([plain.subarray(0, 2), app1, plain.subarray(2)]);
+    expect((await sharp(jpeg).metadata()).orientation).toBe(6);
+    expect(jpegExifOrientation(jpeg)).toBe(6);
+  });
+
+  test('EXIF cut short or with a bogus offset: no answer, no exception', async () => {
+    const jpeg = await orientation6Jpeg();
+    for (let n = 0; n < 200; n++) expect([undefined, 6]).toContain(jpegExifOrientation(jpeg.subarray(0, n)));
   });
 });
 

@@ -1,10 +1,15 @@
 import sharp from 'sharp';
 import {
   animated, BLACK, BLUE, cmykJpeg, decode, GREEN, halfTransparentPng, halves, hex, jpegWithExif, mean, noiseBytes, noisy,
-  orientation6Jpeg, png16, rawPattern, RED, regionMean, solid, srgbLuminance, svg, TEAL, truncate, WHITE, type Rgb,
+  orientation6Jpeg, png16, rawPattern, RED, regionMean, solid, srgbLuminance, strayBytesBeforeMarker, svg, TEAL, truncate,
+  truncatedWithEnd, WHITE, type Rgb,
 } from './images';
 import { validatePipelineConfig, type PipelineConfig } from '../../lambda-src/config';
-import { failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy, type VariantOutput } from '../../lambda-src/transform';
+import {
+  BASELINE_MEMORY_MB, effectiveMaxBytes, failureKey, ImageRejectedError, INPUT_BYTES_HELD, memoryBudgetFor, outputSize, transformImage, variantKey,
+  type RejectReason, type TransformPolicy, type VariantOutput,
+} from '../../lambda-src/transform';
+import { LIMITS } from '../../src/contract';
 
 /** A validated config: the defaults plus `extra`. */
 function config(extra: Record<string, unknown> = {}): PipelineConfig {
@@ -684,6 +689,31 @@ describe('rejections', () => {
     await expectRejected(truncate(whole, fraction), 'corrupt-image');
   });
 
+  test('fails when a JPEG is cut to 30% and an end marker appended, which libjpeg only warns about', async () => {
+    // GIVEN: photo-like, so the lost 70% would decode as a flat grey block
+    const whole = await noisy(800, 600, 'jpeg');
+    const cut = truncatedWithEnd(whole, 0.3);
+    // libjpeg (failing on errors only) decodes it without complaint, filling the rest grey
+    await expect(sharp(cut, { failOn: 'error' }).raw().toBuffer()).resolves.toBeDefined();
+
+    // THEN: through one variant and through several sharing one decode
+    await expectRejected(cut, 'corrupt-image');
+    await expectRejected(cut, 'corrupt-image', config({ variants: [{ name: 'a', width: 64 }, { name: 'b', width: 128, format: 'png' }] }));
+  });
+
+  test('stray bytes between segments, which libjpeg only warns about, do not stop a camera JPEG', async () => {
+    // GIVEN: a valid image that sharp's default (failOn: 'warning') refuses
+    const clean = await noisy(400, 300, 'jpeg');
+    const odd = strayBytesBeforeMarker(clean);
+    await expect(sharp(odd).raw().toBuffer()).rejects.toThrow(/extraneous bytes before marker/);
+
+    // WHEN
+    const [fromOdd, fromClean] = await Promise.all([transformImage(odd, config()), transformImage(clean, config())]);
+
+    // THEN: the same output as the clean file's
+    expect(only(fromOdd.outputs).body.equals(only(fromClean.outputs).body)).toBe(true);
+  });
+
   test('fails when a JPEG is only its first bytes (header cut)', async () => {
     const whole = await noisy(200, 150, 'jpeg');
     const e = await rejection(truncate(whole, 0.01));
@@ -824,9 +854,9 @@ describe('the memory budget of one image', () => {
     const png = (progressive: boolean) => sharp(gradient, { raw: { width: 2000, height: 1500, channels: 3 } }).png({ progressive }).toBuffer();
     const interlaced = await png(true);
     const plain = await png(false);
-    // room for the bytes (twice them) but not for bytes plus the whole decode
-    const budget = 2 * Math.max(interlaced.length, plain.length);
-    expect(budget).toBeLessThan(interlaced.length + 9 * MiB);
+    // room for the bytes (as many times over as the handler holds them) but not for them and the whole decode
+    const budget = INPUT_BYTES_HELD * Math.max(interlaced.length, plain.length);
+    expect(budget).toBeLessThan(INPUT_BYTES_HELD * interlaced.length + 9 * MiB);
 
     // THEN
     const e = await rejection(interlaced, { ...config(), memoryBudgetBytes: budget });
@@ -835,10 +865,130 @@ describe('the memory budget of one image', () => {
     await expect(transformImage(plain, { ...config(), memoryBudgetBytes: budget })).resolves.toBeDefined();
   });
 
-  test('fails when the object is more than half the budget, whatever maxInputBytes allows', async () => {
+  test('the budget leaves out the measured baseline: at least the 91 MiB a 128 MB Lambda function uses before its first image', () => {
+    expect(BASELINE_MEMORY_MB).toBeGreaterThanOrEqual(91);
+    expect(memoryBudgetFor(128)).toBe((128 - BASELINE_MEMORY_MB) * MiB);
+    expect(memoryBudgetFor(512)).toBe((512 - BASELINE_MEMORY_MB) * MiB);
+  });
+
+  test('at 128 MB, an 18 MB object (a 24 MP JPEG that peaked at 128 MiB there) is refused before it is read', async () => {
+    const policy = { ...config(), memoryBudgetBytes: memoryBudgetFor(128) };
+    expect(effectiveMaxBytes(policy)).toBeLessThan(18_000_000);
+    expect((await rejection(noiseBytes(18_000_000), policy)).reason).toBe('too-many-bytes');
+  });
+
+  test('at 128 MB, a 12 MP progressive JPEG (36 MB of coefficients at once) is refused undecoded; at 256 MB it is processed', async () => {
+    // GIVEN: flat, so its bytes are few and only the decode counts
+    const input = await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#808080' } }).jpeg({ progressive: true }).toBuffer();
+
+    // THEN
+    const e = await rejection(input, { ...config(), memoryBudgetBytes: memoryBudgetFor(128) });
+    expect(e.reason).toBe('too-many-pixels');
+    expect(e.message).toMatch(/progressive JPEG/);
+    await expect(transformImage(input, { ...config(), memoryBudgetBytes: memoryBudgetFor(256) })).resolves.toBeDefined();
+  });
+
+  test.each([
+    // measured: a 9.6 MP AVIF was killed at 128 MB (libheif with libaom holds about 20 bytes a pixel)
+    ['a 1.6 MP AVIF', () => sharp({ create: { width: 1600, height: 1000, channels: 3, background: '#808080' } }).avif({ effort: 0 }).toBuffer()],
+    // libnsgif's frame and libvips' copy: about 7 bytes a pixel
+    ['a 5 MP GIF', () => sharp({ create: { width: 2500, height: 2000, channels: 3, background: '#808080' } }).gif().toBuffer()],
+    // lossless WebP is decoded whole, 4 bytes a pixel, before it is scaled
+    ['a 7.5 MP lossless WebP', () => sharp({ create: { width: 3000, height: 2500, channels: 3, background: '#808080' } }).webp({ lossless: true }).toBuffer()],
+  ])('at 128 MB, %s is refused undecoded for the memory its decode needs; at 256 MB it is processed', async (_what, encode) => {
+    const input = await encode();
+    const e = await rejection(input, { ...config(), memoryBudgetBytes: memoryBudgetFor(128) });
+    expect(e.reason).toBe('too-many-pixels');
+    await expect(transformImage(input, { ...config(), memoryBudgetBytes: memoryBudgetFor(256) })).resolves.toBeDefined();
+  });
+
+  test('a lossy WebP is decoded as it is scaled: the same 7.5 MP is processed at 128 MB', async () => {
+    const input = await sharp({ create: { width: 3000, height: 2500, channels: 3, background: '#808080' } }).webp().toBuffer();
+    await expect(transformImage(input, { ...config(), memoryBudgetBytes: memoryBudgetFor(128) })).resolves.toBeDefined();
+  });
+
+  test('fails when the object is more than a INPUT_BYTES_HELD-th of the budget, whatever maxInputBytes allows', async () => {
     const input = await solid(64, 64, TEAL, 'png');
-    const e = await rejection(input, { ...config({ maxInputBytes: 10 * MiB }), memoryBudgetBytes: input.length * 2 - 2 });
+    const e = await rejection(input, { ...config({ maxInputBytes: 10 * MiB }), memoryBudgetBytes: input.length * INPUT_BYTES_HELD - 1 });
     expect(e.reason).toBe('too-many-bytes');
-    await expect(transformImage(input, { ...config({ maxInputBytes: 10 * MiB }), memoryBudgetBytes: input.length * 2 })).resolves.toBeDefined();
+    const fits = { ...config({ maxInputBytes: 10 * MiB }), memoryBudgetBytes: input.length * INPUT_BYTES_HELD };
+    await expect(transformImage(input, fits)).resolves.toBeDefined();
+  });
+});
+
+describe('the size of each output is known before encoding', () => {
+  const v = (extra: Partial<Parameters<typeof outputSize>[2]>) => ({ fit: 'cover' as const, withoutEnlargement: false, ...extra });
+
+  test('outputSize agrees with sharp\'s resize for every fit, with and without enlargement, one edge or two', async () => {
+    const fits = ['cover', 'contain', 'fill', 'inside', 'outside'] as const;
+    const inputs: [number, number][] = [[40, 30], [30, 40], [7, 90], [120, 5], [64, 64]];
+    const boxes: [number | undefined, number | undefined][] = [
+      [20, undefined], [undefined, 20], [25, 10], [10, 25], [100, 60], [61, 133], [300, undefined],
+    ];
+    const wrong: string[] = [];
+    for (const [w, h] of inputs) {
+      const png = await solid(w, h, TEAL, 'png');
+      for (const fit of fits) {
+        for (const [width, height] of boxes) {
+          for (const withoutEnlargement of [false, true]) {
+            const info = (await sharp(png).resize({ width, height, fit, withoutEnlargement }).raw().toBuffer({ resolveWithObject: true })).info;
+            const predicted = outputSize(w, h, { width, height, fit, withoutEnlargement });
+            // within a pixel: sharp rounds after its shrink-on-load
+            if (Math.abs(predicted.width - info.width) > 1 || Math.abs(predicted.height - info.height) > 1) {
+              wrong.push(`${w}x${h} ${fit} ${width}x${height}${withoutEnlargement ? ' withoutEnlargement' : ''}: `
+                + `predicted ${predicted.width}x${predicted.height}, sharp made ${info.width}x${info.height}`);
+            }
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  test('a 1x60000 JPEG through a 256-wide PNG variant (256 x 15,360,000) is refused as output-too-large, unencoded', async () => {
+    // GIVEN
+    const input = await sharp({ create: { width: 1, height: 60000, channels: 3, background: hex(TEAL) } }).jpeg().toBuffer();
+    const cfg = config({ variants: [{ name: 'thumb', width: 256, fit: 'inside', format: 'png' }] });
+
+    // THEN
+    const e = await rejection(input, cfg);
+    expect(e.reason).toBe('output-too-large');
+    expect(e.message).toContain('256x15360000');
+  });
+
+  test('an edge one pixel past the encoders\' limit is refused; one at it is made', async () => {
+    const limit = LIMITS.dimension.max;
+    expect(outputSize(1, 64, v({ width: 256, fit: 'inside' }))).toEqual({ width: 256, height: 16384 });
+    const cfg = config({ variants: [{ name: 'tall', width: 256, fit: 'inside', format: 'jpeg' }] });
+    const tooTall = await sharp({ create: { width: 1, height: 64, channels: 3, background: hex(TEAL) } }).png().toBuffer();
+    expect((await rejection(tooTall, cfg)).reason).toBe('output-too-large');
+
+    const atLimit = config({ variants: [{ name: 'tall', height: limit, fit: 'inside', format: 'jpeg' }] });
+    const out = only((await transformImage(await solid(1, 64, TEAL, 'png'), atLimit)).outputs);
+    expect([out.width, out.height]).toEqual([Math.round(limit / 64), limit]);
+  });
+
+  test('a box of more pixels than LIMITS.outputPixels is refused, though each edge is allowed', async () => {
+    const cfg = config({ variants: [{ name: 'huge', width: 16000, height: 16000, fit: 'cover' }] });
+    expect(16000 * 16000).toBeGreaterThan(LIMITS.outputPixels);
+    expect((await rejection(await solid(40, 30, TEAL, 'png'), cfg)).reason).toBe('output-too-large');
+  });
+
+  test('ordinary enlargements are made', async () => {
+    const cfg = config({
+      variants: [
+        { name: 'inside', width: 400, fit: 'inside', format: 'png' },
+        { name: 'box', width: 1600, height: 1200, fit: 'cover', format: 'webp' },
+      ],
+    });
+    const result = await transformImage(await halves(100, 50, RED, BLUE, 'png'), cfg);
+    expect(result.outputs.map((o) => [o.variant, o.width, o.height])).toEqual([['inside', 400, 200], ['box', 1600, 1200]]);
+  });
+
+  test('the displayed size counts: a 1x60000 JPEG stored sideways (EXIF orientation 6) is 60000x1, so a 256-wide variant is 256x1', async () => {
+    const input = await sharp({ create: { width: 1, height: 60000, channels: 3, background: hex(TEAL) } })
+      .withMetadata({ orientation: 6 }).jpeg().toBuffer();
+    const result = await transformImage(input, config({ variants: [{ name: 'thumb', width: 256, fit: 'inside', format: 'png' }] }));
+    expect([only(result.outputs).width, only(result.outputs).height]).toEqual([256, 1]);
   });
 });
