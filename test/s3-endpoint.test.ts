@@ -212,6 +212,22 @@ describe('S3 semantics', () => {
     expect(events).toHaveLength(2);
   });
 
+  test('conditional deletes: If-Match deletes only the version it names, and 404 where there is none', async () => {
+    await startServer();
+    const first = await put('/output/k', 'one');
+    const second = await put('/output/k', 'two');
+    const stale = await raw('DELETE', '/output/k', { 'if-match': String(first.headers.etag) });
+    expect([stale.status, code(stale)]).toEqual([412, 'PreconditionFailed']);
+    expect((await raw('GET', '/output/k')).text).toBe('two');
+    const current = await raw('DELETE', '/output/k', { 'if-match': String(second.headers.etag) });
+    expect(current.status).toBe(204);
+    expect((await raw('GET', '/output/k')).status).toBe(404);
+    const gone = await raw('DELETE', '/output/k', { 'if-match': '*' });
+    expect([gone.status, code(gone)]).toEqual([404, 'NoSuchKey']);
+    // without a condition, a delete of a missing key is 204, as S3 answers
+    expect((await raw('DELETE', '/output/k')).status).toBe(204);
+  });
+
   test('multipart: part lists checked, retried completion, unknown uploads, listings, UploadPartCopy and part GETs', async () => {
     await startServer();
     const abortUnknown = await raw('DELETE', '/input/k?uploadId=../../buckets');

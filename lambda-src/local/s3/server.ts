@@ -208,6 +208,7 @@ export class S3Server extends EventEmitter {
           this.multipart.discard(this.multipart.get(bucket, key, q.get('uploadId')).id);
           return send(res, 204, '');
         }
+        deleteCondition(req, key)(this.store.bucket(bucket).get(key));
         this.store.deleteObject(bucket, key);
         return send(res, 204, '');
       case 'POST':
@@ -785,6 +786,21 @@ function writeCondition(req: http.IncomingMessage, key: string): (current: Objec
       if (!etagMatches(ifMatch, current.etag)) {
         throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 'If-Match');
       }
+    }
+  };
+}
+
+/**
+ * The condition of a delete: If-Match with an ETag (the current object has it) or `*` (there is
+ * one); S3 answers 412 PreconditionFailed, or 404 NoSuchKey where there is no object.
+ */
+function deleteCondition(req: http.IncomingMessage, key: string): (current: ObjectMeta | undefined) => void {
+  const ifMatch = req.headers['if-match'];
+  return (current) => {
+    if (ifMatch === undefined) return;
+    if (!current) throw new S3Error(404, 'NoSuchKey', 'The specified key does not exist.', key);
+    if (ifMatch.trim() !== '*' && !etagMatches(ifMatch, current.etag)) {
+      throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 'If-Match');
     }
   };
 }
