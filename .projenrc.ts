@@ -2,6 +2,17 @@ import { awscdk, javascript, TaskShell } from 'projen';
 
 const SHARP_VERSION = '0.35.5';
 
+// The oldest aws-cdk-lib the library works with: the peer dependency's floor. src/ compiles
+// against 2.252.0 (`Validations.acknowledge`, src/private/nag.ts), but before 2.270.0 that method
+// throws InvalidValidationId for a rule id with more than one '::', as the acknowledged cdk-nag
+// findings have (`AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:...]`), so synth fails there.
+// test/consumer.test.ts installs the packed library into apps on this version and on CDK_DEV,
+// and type-checks src/ against this one.
+const CDK_FLOOR = '2.270.0';
+// The aws-cdk-lib the library is developed and tested against.
+const CDK_DEV = '2.276.0';
+const CONSTRUCTS_VERSION = '10.5.1';
+
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-image-preprocessing-pipeline',
   description: 'AWS CDK construct: S3 uploads become clean, resized images (sharp layer, least-privilege IAM, failure queue, alarms), and the same pipeline runs locally with no AWS account.',
@@ -14,8 +25,11 @@ const project = new awscdk.AwsCdkConstructLibrary({
   projenrcTs: true,
   // keep the projenrc tsconfig inside projen's own folder, so the top level stays as designed
   projenrcTsOptions: { projenCodeDir: '.projen' },
-  cdkVersion: '2.276.0',
-  constructsVersion: '10.5.1',
+  // peer dependencies aws-cdk-lib ^CDK_FLOOR and constructs ^CONSTRUCTS_VERSION; projen would also
+  // pin them as dev dependencies at the floor: instead develop against CDK_DEV (devDeps below)
+  cdkVersion: CDK_FLOOR,
+  constructsVersion: CONSTRUCTS_VERSION,
+  peerDependencyOptions: { pinnedDevDependency: false },
   jsiiVersion: '~6.0.0',
   // ts-jest and typescript-eslint need a TypeScript with the classic compiler API
   typescriptVersion: '~5.9.0',
@@ -34,6 +48,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   publishToNuget: { dotNetNamespace: 'CdkImagePreprocessingPipeline', packageId: 'CdkImagePreprocessingPipeline' },
   publishToGo: { moduleName: 'github.com/cdk-image-preprocessing-pipeline/cdk-image-preprocessing-pipeline-go' },
   devDeps: [
+    `aws-cdk-lib@${CDK_DEV}`,
     '@types/aws-lambda',
     '@aws-sdk/client-s3@^3',
     '@aws-sdk/credential-provider-env@^3',
@@ -60,6 +75,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
   gitignore: ['cdk.out', '/assets/', '/.layer-cache/', 'test/**/*.snapshot/**/asset.*', '/image-pipeline-demo/', '/.image-pipeline/'],
 });
+
+// projen's CDK setup drops a `constructs` dev dependency given in the options: add it afterwards
+project.addDevDeps(`constructs@${CONSTRUCTS_VERSION}`);
 
 // `LambdaFunction` passes these on to the bundler, which also understands `minify`, `mainFields`
 // and `esbuildArgs`. The SDK's ES modules let esbuild drop the S3 commands the handler never sends,

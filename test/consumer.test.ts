@@ -1,11 +1,16 @@
 /**
- * The package as a consumer sees it: `npm pack`, install the tarball into a fresh CDK app in a
- * temporary folder, instantiate the construct from TypeScript, synthesize, and look at what
- * CloudFormation and the cloud assembly would get.
+ * The package as a consumer sees it: `npm pack`, install the tarball into fresh CDK apps in
+ * temporary folders, one pinned to the oldest aws-cdk-lib the peer dependency accepts and one to
+ * the version the library is developed against, instantiate the construct from TypeScript,
+ * synthesize, and look at what CloudFormation and the cloud assembly would get.
+ *
+ * The install is npm's own, with no --force or --legacy-peer-deps: a peer range that excludes one
+ * of the versions fails here with ERESOLVE, as it would for a user. Each version's aws-cdk-lib is
+ * installed once into node_modules/.cache/consumer-apps and hard-linked into each run's fresh app,
+ * so a run costs the tarball's install, not aws-cdk-lib's.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -13,6 +18,13 @@ import { SharpLayer } from '../src';
 
 const ROOT = path.join(__dirname, '..');
 const repoPackage = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+const CACHE = path.join(ROOT, 'node_modules', '.cache', 'consumer-apps');
+
+/** The oldest aws-cdk-lib the peer range accepts (`^2.252.0` gives 2.252.0). */
+const CDK_FLOOR = /^\^(\d+\.\d+\.\d+)$/.exec(repoPackage.peerDependencies['aws-cdk-lib'])![1];
+/** The aws-cdk-lib the library is developed and tested against. */
+const CDK_DEV = repoPackage.devDependencies['aws-cdk-lib'];
+const CONSTRUCTS = repoPackage.devDependencies.constructs;
 
 function run(cmd: string, args: string[], cwd: string): string {
   try {
@@ -22,6 +34,8 @@ function run(cmd: string, args: string[], cwd: string): string {
     throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${err.stdout ?? ''}${err.stderr ?? ''}`);
   }
 }
+
+const NPM_QUIET = ['--no-audit', '--no-fund', '--loglevel=error'];
 
 /** lib/ is what the package ships: compile it if it is missing or older than src/. */
 function ensureCompiled(): void {
@@ -37,48 +51,138 @@ function listFiles(dir: string): string[] {
     e.isDirectory() ? listFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]);
 }
 
-describe('the packed library in a fresh CDK app', () => {
-  let work: string;
-  let tarball: string;
+/**
+ * A folder with aws-cdk-lib@version and constructs installed by npm, made once and kept.
+ * It is built aside and renamed into place, so concurrent runs never see half an install.
+ */
+function baseInstall(version: string): string {
+  const dir = path.join(CACHE, `aws-cdk-lib-${version}-constructs-${CONSTRUCTS}`);
+  const installed = path.join(dir, 'node_modules', 'aws-cdk-lib', 'package.json');
+  if (fs.existsSync(installed) && JSON.parse(fs.readFileSync(installed, 'utf8')).version === version) return dir;
+  fs.mkdirSync(CACHE, { recursive: true });
+  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
+  fs.writeFileSync(path.join(tmp, 'package.json'), JSON.stringify({
+    name: 'consumer-app',
+    private: true,
+    dependencies: { 'aws-cdk-lib': version, 'constructs': CONSTRUCTS },
+  }, null, 2));
+  run('npm', ['install', '--prefer-offline', ...NPM_QUIET], tmp);
+  try {
+    fs.renameSync(tmp, dir);
+  } catch {
+    fs.rmSync(tmp, { recursive: true, force: true }); // another run made it first
+  }
+  return dir;
+}
+
+const APP_SOURCE = [
+  "import { App, Stack } from 'aws-cdk-lib';",
+  "import * as targets from 'aws-cdk-lib/aws-events-targets';",
+  "import * as sqs from 'aws-cdk-lib/aws-sqs';",
+  "import { ImagePreprocessingPipeline } from 'cdk-image-preprocessing-pipeline';",
+  '',
+  "const app = new App({ outdir: 'cdk.out' });",
+  "const stack = new Stack(app, 'Consumer');",
+  "const pipeline = new ImagePreprocessingPipeline(stack, 'Images');",
+  'const layerArch: string = pipeline.sharpLayer.architecture.name;',
+  "if (layerArch !== 'arm64') throw new Error(layerArch);",
+  '// what comes after processing: classify each image from a queue',
+  "const classify = new sqs.Queue(stack, 'ToClassify', { enforceSSL: true });",
+  "pipeline.onImageProcessed('Classify', { target: new targets.SqsQueue(classify) });",
+  'app.synth();',
+  '',
+].join('\n');
+
+let work: string;
+let tarball: string;
+
+beforeAll(() => {
+  ensureCompiled();
+  fs.mkdirSync(CACHE, { recursive: true });
+  // under node_modules, on the cache's file system, so the base installs can be hard-linked
+  work = fs.mkdtempSync(path.join(CACHE, 'run-'));
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], ROOT));
+  tarball = path.join(work, packed[0].filename);
+}, 600_000);
+
+afterAll(() => {
+  if (work && !process.env.KEEP_CONSUMER_APP) fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('the peer dependencies accept the oldest aws-cdk-lib tested here, and the development one', () => {
+  expect(repoPackage.peerDependencies).toEqual({ 'aws-cdk-lib': `^${CDK_FLOOR}`, 'constructs': `^${CONSTRUCTS}` });
+  expect(CDK_DEV).toMatch(/^\d+\.\d+\.\d+$/);
+  expect(CDK_FLOOR).not.toBe(CDK_DEV);
+});
+
+test('the tarball ships the compiled library, the handler bundle and both layers, not the sources', () => {
+  const listing = run('tar', ['-tzf', tarball], work).split('\n');
+  expect(listing).toEqual(expect.arrayContaining([
+    'package/lib/index.js',
+    'package/lib/index.d.ts',
+    'package/.jsii',
+    'package/assets/lambda-src/process-image.lambda/index.js',
+    'package/assets/sharp-layer/arm64/nodejs/node_modules/sharp/package.json',
+    'package/assets/sharp-layer/arm64/nodejs/node_modules/sharp/dist/index.cjs',
+    'package/assets/sharp-layer/x64/nodejs/node_modules/sharp/dist/index.cjs',
+  ]));
+  const notShipped = /^package\/(src|lambda-src|test|bench|rosetta|\.projen)\//;
+  expect(listing.filter((f) => notShipped.test(f))).toEqual([]);
+});
+
+test(`src/ type-checks against aws-cdk-lib ${CDK_FLOOR}, the peer dependency's floor`, () => {
+  // The synthesis below covers the default pipeline; this covers every API src/ calls.
+  const base = baseInstall(CDK_FLOOR);
+  const modules = path.join(base, 'node_modules');
+  const tsconfig = path.join(work, 'tsconfig.floor.json');
+  fs.writeFileSync(tsconfig, JSON.stringify({
+    extends: path.join(ROOT, 'tsconfig.json'),
+    compilerOptions: {
+      noEmit: true,
+      rootDir: path.join(ROOT, 'src'),
+      types: ['node'],
+      typeRoots: [path.join(ROOT, 'node_modules', '@types')],
+      baseUrl: work,
+      paths: {
+        'aws-cdk-lib': [path.join(modules, 'aws-cdk-lib')],
+        'aws-cdk-lib/*': [path.join(modules, 'aws-cdk-lib', '*')],
+        'constructs': [path.join(modules, 'constructs')],
+      },
+    },
+    include: [path.join(ROOT, 'src', '**', '*.ts')],
+  }));
+  run(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', tsconfig], work);
+}, 600_000);
+
+describe.each([
+  ['the oldest aws-cdk-lib of the peer range', CDK_FLOOR],
+  ['the aws-cdk-lib it is developed against', CDK_DEV],
+])('the packed library in a fresh CDK app on %s (%s)', (_label, cdkVersion) => {
   let template: Template;
   let assembly: string;
 
   beforeAll(() => {
-    ensureCompiled();
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-'));
-    const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], ROOT));
-    tarball = path.join(work, packed[0].filename);
-
-    const app = path.join(work, 'app');
-    fs.mkdirSync(app);
+    const base = baseInstall(cdkVersion);
+    const app = fs.mkdtempSync(path.join(work, `app-${cdkVersion}-`));
+    // aws-cdk-lib and constructs as npm left them, hard-linked; then npm adds the tarball
+    run('cp', ['-al', path.join(base, 'node_modules'), path.join(app, 'node_modules')], app);
+    fs.rmSync(path.join(app, 'node_modules', '.package-lock.json'), { force: true });
+    fs.copyFileSync(path.join(base, 'package-lock.json'), path.join(app, 'package-lock.json'));
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
       name: 'consumer-app',
       private: true,
       dependencies: {
-        'aws-cdk-lib': repoPackage.devDependencies['aws-cdk-lib'],
-        'constructs': repoPackage.devDependencies.constructs,
+        'aws-cdk-lib': cdkVersion,
+        'constructs': CONSTRUCTS,
         'cdk-image-preprocessing-pipeline': `file:${tarball}`,
       },
     }, null, 2));
-    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
+    run('npm', ['install', '--prefer-offline', ...NPM_QUIET], app);
+    const installed = (name: string) => JSON.parse(fs.readFileSync(path.join(app, 'node_modules', name, 'package.json'), 'utf8')).version;
+    expect(installed('aws-cdk-lib')).toBe(cdkVersion);
+    expect(installed('cdk-image-preprocessing-pipeline')).toBe(repoPackage.version);
 
-    fs.writeFileSync(path.join(app, 'app.ts'), [
-      "import { App, Stack } from 'aws-cdk-lib';",
-      "import * as targets from 'aws-cdk-lib/aws-events-targets';",
-      "import * as sqs from 'aws-cdk-lib/aws-sqs';",
-      "import { ImagePreprocessingPipeline } from 'cdk-image-preprocessing-pipeline';",
-      '',
-      "const app = new App({ outdir: 'cdk.out' });",
-      "const stack = new Stack(app, 'Consumer');",
-      "const pipeline = new ImagePreprocessingPipeline(stack, 'Images');",
-      'const layerArch: string = pipeline.sharpLayer.architecture.name;',
-      "if (layerArch !== 'arm64') throw new Error(layerArch);",
-      '// what comes after processing: classify each image from a queue',
-      "const classify = new sqs.Queue(stack, 'ToClassify', { enforceSSL: true });",
-      "pipeline.onImageProcessed('Classify', { target: new targets.SqsQueue(classify) });",
-      'app.synth();',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(path.join(app, 'app.ts'), APP_SOURCE);
     // Type-check and compile the app against the package's published .d.ts files.
     fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { strict: true, skipLibCheck: true, target: 'ES2022', module: 'commonjs', moduleResolution: 'node', types: [] },
@@ -99,33 +203,19 @@ describe('the packed library in a fresh CDK app', () => {
     return path.join(assembly, staged[0]);
   }
 
-  afterAll(() => {
-    if (work && !process.env.KEEP_CONSUMER_APP) fs.rmSync(work, { recursive: true, force: true });
-  });
-
-  test('the tarball ships the compiled library, the handler bundle and both layers, not the sources', () => {
-    const listing = run('tar', ['-tzf', tarball], work).split('\n');
-    expect(listing).toEqual(expect.arrayContaining([
-      'package/lib/index.js',
-      'package/lib/index.d.ts',
-      'package/.jsii',
-      'package/assets/lambda-src/process-image.lambda/index.js',
-      'package/assets/sharp-layer/arm64/nodejs/node_modules/sharp/package.json',
-      'package/assets/sharp-layer/arm64/nodejs/node_modules/sharp/dist/index.cjs',
-      'package/assets/sharp-layer/x64/nodejs/node_modules/sharp/dist/index.cjs',
-    ]));
-    expect(listing.filter((f) => f.startsWith('package/src/') || f.startsWith('package/lambda-src/') || f.startsWith('package/test/'))).toEqual([]);
-  });
-
   test('synthesizes the processor on nodejs24.x arm64 with the sharp layer', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
-      Layers: [{ Ref: Match.stringLikeRegexp('^ImagesSharpLayer') }],
+      Layers: [{ Ref: Match.stringLikeRegexp('SharpLayer') }],
     });
     template.resourceCountIs('AWS::S3::Bucket', 2);
     template.resourceCountIs('AWS::Lambda::LayerVersion', 1);
     template.resourceCountIs('AWS::SQS::Queue', 2);
+  });
+
+  test('synthesizes the template in the snapshot', () => {
+    expect(template.toJSON()).toMatchSnapshot();
   });
 
   test('an EventBridge rule takes the pipeline\'s ImageProcessed events to the consumer\'s queue', () => {
