@@ -1,4 +1,4 @@
-import { awscdk, javascript, TaskShell } from 'projen';
+import { awscdk, javascript, release, TaskShell } from 'projen';
 
 const SHARP_VERSION = '0.35.5';
 
@@ -17,7 +17,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-image-preprocessing-pipeline',
   description: 'AWS CDK construct: S3 uploads become clean, resized images (sharp layer, least-privilege IAM, failure queue, alarms), and the same pipeline runs locally with no AWS account.',
   author: 'cdk-image-preprocessing-pipeline contributors',
-  authorAddress: 'maintainers@example.com',
+  authorAddress: 'https://github.com/cdk-image-preprocessing-pipeline/cdk-image-preprocessing-pipeline',
+  authorOrganization: true,
   repositoryUrl: 'https://github.com/cdk-image-preprocessing-pipeline/cdk-image-preprocessing-pipeline.git',
   keywords: ['cdk', 'awscdk', 'aws-cdk', 's3', 'lambda', 'sharp', 'image', 'resize', 'thumbnail', 'grayscale'],
   defaultReleaseBranch: 'main',
@@ -37,7 +38,12 @@ const project = new awscdk.AwsCdkConstructLibrary({
   tsconfigDevFile: 'tsconfig.dev.json',
   sampleCode: false,
   github: false,
-  release: false,
+  // Versions and CHANGELOG.md from conventional commits: `npx projen release` bumps, builds,
+  // writes the changelog and tags (see README, Releasing). 0.x until the API is declared stable.
+  stability: 'experimental',
+  majorVersion: 0,
+  release: true,
+  releaseTrigger: release.ReleaseTrigger.manual({ changelogPath: 'CHANGELOG.md', gitPushCommand: '' }),
   // Package names for the other jsii languages; building them needs their toolchains (see package-all).
   publishToPypi: { distName: 'cdk-image-preprocessing-pipeline', module: 'cdk_image_preprocessing_pipeline' },
   publishToMaven: {
@@ -170,6 +176,7 @@ project.addTask('bench', {
   ],
 });
 project.addPackageIgnore('/bench/');
+project.addPackageIgnore('/.ci/');
 project.gitignore.exclude('/bench/.cache/');
 
 // The examples in README.md and the API docs must compile against the package.
