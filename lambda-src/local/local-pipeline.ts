@@ -169,7 +169,7 @@ export class LocalPipeline extends EventEmitter {
     const left = this.journal.open((message) => this.emit('log', JSON.stringify({ level: 'ERROR', message })));
     this.server.on('event', this.listener);
     const endpoint = await this.server.start();
-    const eventsEndpoint = bracketed(await this.api.start());
+    const eventsEndpoint = await this.api.start();
     // The handler runs from a copy in a folder of its own, as from Lambda's /var/task: `sharp`
     // then resolves to the layer on NODE_PATH, never to a node_modules the package sits in.
     this.taskDir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-pipeline-task-'));
@@ -225,7 +225,7 @@ export class LocalPipeline extends EventEmitter {
 
   /** The local stand-in for the Lambda and EventBridge APIs (Invoke, PutEvents). */
   get apiEndpoint(): string {
-    return bracketed(this.api.endpoint);
+    return this.api.endpoint;
   }
 
   /**
@@ -278,12 +278,6 @@ export class LocalPipeline extends EventEmitter {
     if (suffixes.length > 0 && !suffixes.some((s) => key.endsWith(s))) return;
     this.invoke(event);
   }
-}
-
-/** A URL with an IPv6 host in brackets (`http://::1:80` is not a URL; `http://[::1]:80` is). */
-export function bracketed(url: string): string {
-  const m = /^(\w+:\/\/)([^[\]/]*:[^[\]/]*):(\d+)(.*)$/.exec(url);
-  return m ? `${m[1]}[${m[2]}]:${m[3]}${m[4]}` : url;
 }
 
 /** An endpoint on every address (0.0.0.0, ::) as the handler reaches it: on loopback. */

@@ -22,7 +22,8 @@ export class AwsApiServer {
   get endpoint(): string {
     const a = this.server?.address() as AddressInfo | null;
     if (!a) throw new Error('the events endpoint is not running');
-    return `http://${this.host}:${a.port}`;
+    // an IPv6 host goes in brackets: http://[::1]:80
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
   async start(): Promise<string> {
