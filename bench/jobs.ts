@@ -154,3 +154,20 @@ export function emit<T extends object>(line: T): void {
 export function jsonLines<T>(text: string | undefined): T[] {
   return (text ?? '').split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as T);
 }
+
+/** A line of `mem-worker.js handle`: one per S3 event the handler processed. */
+export interface MemHandled {
+  readonly key: string;
+  /** The record's outcome (processed, rejected, skipped), or `error` when the handler threw. */
+  readonly status: string;
+  readonly reason?: string;
+  readonly ms: number;
+  readonly rssHwmKb?: number;
+}
+
+/** The last line of a `mem-worker.js handle` run. */
+export interface MemPeak {
+  readonly peakRssKb?: number;
+  /** The ballast held through the run, MiB. */
+  readonly ballastMb?: number;
+}

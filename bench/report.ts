@@ -13,6 +13,7 @@ import type { HandlerCost, HandlerCostSummary } from './handler-cost';
 import type { Inputs } from './inputs';
 import type { BurstBatch } from './jobs';
 import { MB_PER_VCPU } from './lambda-limits';
+import { memLimitsSection, type MemLimits } from './mem-limits';
 import { MEM128_MB, type Mem128, type Mem128Run } from './mem128';
 
 export interface ReportContext {
@@ -23,6 +24,7 @@ export interface ReportContext {
   readonly qualityVsOurs: Record<string, number>;
   readonly cold?: ColdInit;
   readonly mem128?: Mem128;
+  readonly memLimits?: MemLimits;
   readonly handlerCost?: HandlerCost;
   readonly bursts?: BurstBatch[];
   readonly opts: Options;
@@ -262,6 +264,7 @@ export function report(ctx: ReportContext): string {
   if (ctx.cpuRes) cpuSection(ctx, ctx.cpuRes, out);
   if (ctx.cold) coldSection(ctx, ctx.cold, out);
   if (ctx.mem128) mem128Section(ctx.mem128, out);
+  if (ctx.memLimits) memLimitsSection(ctx.memLimits, out);
   if (ctx.handlerCost?.transform) handlerSection(ctx.handlerCost, out);
   if (ctx.bursts) burstSection(ctx, ctx.bursts, out);
   out('## Notes');

@@ -3,7 +3,7 @@
  * a baseline measured in the same run. Nothing here asserts anything about time.
  *
  *   npm run bench -- [--photos DIR] [--rounds N] [--target-ms MS] [--cold N] [--bursts 10,50,100,500,1000]
- *                    [--skip cpu,cold,mem128,handler,burst,cost] [--explore] [--cost-size 2040x1536] [--out DIR]
+ *                    [--skip cpu,cold,mem128,memlimits,handler,burst,cost] [--explore] [--cost-size 2040x1536] [--out DIR]
  *
  * Needs the shipped assets (`npx projen bundle && bash lambda-src/layer/build.sh`). Uses sharp from
  * the shipped layer (assets/sharp-layer/<arch>/nodejs/node_modules) everywhere, Debian's
@@ -21,11 +21,12 @@ import { measureCpu, measureQuality } from './cpu';
 import { EXPLORE_OUTPUTS } from './explore';
 import { measureHandlerCost } from './handler-cost';
 import { prepareInputs } from './inputs';
+import { measureMemLimits } from './mem-limits';
 import { measureMem128 } from './mem128';
 import { costReport, latencySvg, report } from './report';
 import { buildBundles, checkAssets, lambdaTaskDir, layerSharp, machine } from './setup';
 
-const MEASUREMENTS = ['cpu', 'cold', 'mem128', 'handler', 'burst', 'cost'];
+const MEASUREMENTS = ['cpu', 'cold', 'mem128', 'memlimits', 'handler', 'burst', 'cost'];
 
 function usage(): string {
   return fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 13).map((l) => l.replace(/^ \*( |$)/, '')).join('\n');
@@ -110,6 +111,11 @@ async function main(): Promise<void> {
     step('memory at 128 MB');
     mem128 = measureMem128(workers, taskDir, inputs, env);
   }
+  let memLimits;
+  if (runs('memlimits')) {
+    step('memory at 128, 256 and 512 MB: the largest input accepted in each format');
+    memLimits = await measureMemLimits(sharp, inputs, path.join(taskDir, 'index.js'));
+  }
   let handlerCost;
   if (runs('handler')) {
     step(`handler cost per image (${opts.rounds} rounds)`);
@@ -133,7 +139,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(opts.out, name), text);
     written.push(path.relative(process.cwd(), path.join(opts.out, name)));
   };
-  const md = report({ env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, handlerCost, bursts, opts, elapsed, command });
+  const md = report({ env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, memLimits, handlerCost, bursts, opts, elapsed, command });
   log(`\n${md}`);
   write('RESULTS.md', `${md}\n`);
   if (bursts && bursts.length) write('latency.svg', latencySvg(bursts, `${env.cpu}, ${env.nproc} CPUs; node ${env.node}, sharp ${env.sharp}; ${env.date.slice(0, 10)}`));
