@@ -58,6 +58,20 @@ describe('help, version and refused arguments', () => {
     expect(r.stdout.trim()).toBe(version);
   });
 
+  test('process: two inputs that make one output are named, not silently overwritten', async () => {
+    const dir = path.join(tmp, 'in');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'a.jpg'), await photo());
+    fs.writeFileSync(path.join(dir, 'a.png'), await sharp(await photo()).png().toBuffer());
+    fs.writeFileSync(path.join(dir, 'b.jpg'), await photo());
+    const r = await cli('process', dir, '--out', path.join(tmp, 'out'));
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('collision: '));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/a\.(jpg|png) and .*a\.(jpg|png) both make grayscale-256\/a\.jpg/);
+    expect(r.stdout).toMatch(/3 files, 3 processed, 0 failed, 1 collision;/);
+  });
+
   test('process without --out says it is required', async () => {
     const r = await cli('process', 'a.jpg');
     expect(r.code).toBe(2);

@@ -321,10 +321,17 @@ async function processCommand(args: string[]): Promise<number> {
     ]))}\n`);
     const bytesIn = results.reduce((t, r) => t + r.bytesIn, 0);
     const bytesOut = results.reduce((t, r) => t + r.outputs.reduce((u, o) => u + o.bytes, 0), 0);
-    process.stdout.write(`${results.length} files, ${results.length - failed.length} processed, ${failed.length} failed; `
+    const collisions = results.reduce((t, r) => t + (r.collisions?.length ?? 0), 0);
+    const collided = collisions === 0 ? '' : `, ${collisions} collision${collisions === 1 ? '' : 's'}`;
+    process.stdout.write(`${results.length} files, ${results.length - failed.length} processed, ${failed.length} failed${collided}; `
       + `${formatBytes(bytesIn)} in, ${formatBytes(bytesOut)} out, ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
   }
   for (const f of failed) process.stderr.write(`failed: ${f.file}: ${f.error!.reason}: ${f.error!.message}\n`);
+  for (const r of results) {
+    for (const c of r.collisions ?? []) {
+      process.stderr.write(`collision: ${r.file} and ${c.otherFile} both make ${path.relative(values.out, c.path)}; ${r.file}'s is kept\n`);
+    }
+  }
   return failed.length > 0 ? 1 : 0;
 }
 

@@ -14,6 +14,8 @@ export interface FileResult {
   readonly outputs: { path: string; bytes: number; width: number; height: number; channels: number }[];
   readonly ms: number;
   readonly error?: { reason: RejectReason | 'unreadable' | 'unwritable'; message: string };
+  /** Outputs that another input file had written too (`a.jpg` and `a.png` make one `a.jpg`): this file's replaced it. */
+  readonly collisions?: { path: string; otherFile: string }[];
 }
 
 /** The files named, and every file under the folders named (hidden ones excepted). */
@@ -48,11 +50,12 @@ export async function processFiles(
 ): Promise<FileResult[]> {
   configureSharp(1);
   const results: FileResult[] = new Array(files.length);
+  const writers = new Map<string, string>();
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
-      results[i] = await processOne(files[i], outDir, config);
+      results[i] = await processOne(files[i], outDir, config, writers);
       onDone(results[i]);
     }
   };
@@ -60,7 +63,9 @@ export async function processFiles(
   return results;
 }
 
-async function processOne(f: { file: string; relative: string }, outDir: string, config: PipelineConfig): Promise<FileResult> {
+/** `writers`: the input file that wrote each output path, to tell when two inputs share one. */
+async function processOne(f: { file: string; relative: string }, outDir: string, config: PipelineConfig,
+  writers: Map<string, string>): Promise<FileResult> {
   const started = process.hrtime.bigint();
   const ms = () => Number(process.hrtime.bigint() - started) / 1e6;
   let input: Buffer;
@@ -72,9 +77,13 @@ async function processOne(f: { file: string; relative: string }, outDir: string,
   try {
     const result = await transformImage(input, config);
     const outputs = [];
+    const collisions: { path: string; otherFile: string }[] = [];
     for (const o of result.outputs) {
       const key = variantKey({ inputPrefix: '', outputPrefix: config.outputPrefix }, f.relative, o.variant, o.extension);
       const out = path.join(outDir, ...key.split('/'));
+      const other = writers.get(out);
+      if (other !== undefined && other !== f.file) collisions.push({ path: out, otherFile: other });
+      writers.set(out, f.file);
       try {
         fs.mkdirSync(path.dirname(out), { recursive: true });
         fs.writeFileSync(out, o.body);
@@ -83,7 +92,7 @@ async function processOne(f: { file: string; relative: string }, outDir: string,
       }
       outputs.push({ path: out, bytes: o.body.length, width: o.width, height: o.height, channels: o.channels });
     }
-    return { file: f.file, bytesIn: input.length, outputs, ms: ms() };
+    return { file: f.file, bytesIn: input.length, outputs, ms: ms(), ...(collisions.length ? { collisions } : {}) };
   } catch (e) {
     if (e instanceof ImageRejectedError) {
       return { file: f.file, bytesIn: input.length, outputs: [], ms: ms(), error: { reason: e.reason, message: e.message } };
