@@ -44,6 +44,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   majorVersion: 0,
   release: true,
   releaseTrigger: release.ReleaseTrigger.manual({ changelogPath: 'CHANGELOG.md', gitPushCommand: '' }),
+  // the first release (no v* tag yet) is 0.1.0; later ones follow the commits since the last tag
+  nextVersionCommand: 'node -e "process.stdout.write(process.env.LATEST_TAG ? \'\' : \'0.1.0\')"',
   // Package names for the other jsii languages; building them needs their toolchains (see package-all).
   publishToPypi: { distName: 'cdk-image-preprocessing-pipeline', module: 'cdk_image_preprocessing_pipeline' },
   publishToMaven: {
