@@ -26,7 +26,7 @@ function layerAssetKey(architecture?: lambda.Architecture): string {
 const PINNED_ASSET_HASHES = {
   arm64: 'c2bde10d83dd2c1ce94f7889f29c2c93eb222951ab7ebc66bc9c467b2501db8e.zip',
   x64: '7ef2d9aaaad92af1e34457991a33aef22689d542d00512a5e4560b4429d689d6.zip',
-  handler: '451527328282fdf4e9ef010735f6de65e4664b1c8d7799e1ac50dcaf66a600aa.zip',
+  handler: '53d6309b9092588b41e602857759dce00a8cec344a1fe859ebeb27b7f836111b.zip',
 };
 
 function handlerAssetKey(): string {
