@@ -128,6 +128,9 @@ test('the tarball ships the compiled library, the handler bundle and both layers
   ]));
   const notShipped = /^package\/(src|lambda-src|test|bench|rosetta|\.ci|\.projen)\//;
   expect(listing.filter((f) => notShipped.test(f))).toEqual([]);
+  // what the layer never loads at run time (lambda-src/layer/build.sh)
+  const unloaded = /\.d\.[cm]?ts$|\.map$|\.h$|\/sharp\/(src|install|lib)\/|\/semver\/bin\/|package-lock\.json$/;
+  expect(listing.filter((f) => f.startsWith('package/assets/sharp-layer/') && unloaded.test(f))).toEqual([]);
 });
 
 test(`src/ type-checks against aws-cdk-lib ${CDK_FLOOR}, the peer dependency's floor`, () => {

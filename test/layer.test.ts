@@ -24,8 +24,8 @@ function layerAssetKey(architecture?: lambda.Architecture): string {
 
 /** `<sha256>.zip` S3 keys of the assets a clean `npm ci && npx projen test` builds. */
 const PINNED_ASSET_HASHES = {
-  arm64: 'c2bde10d83dd2c1ce94f7889f29c2c93eb222951ab7ebc66bc9c467b2501db8e.zip',
-  x64: '7ef2d9aaaad92af1e34457991a33aef22689d542d00512a5e4560b4429d689d6.zip',
+  arm64: '082a2f9071c28d424b94898c394b0e334088842f04b1308b5f8b2b9b13416dbc.zip',
+  x64: '213f398e5fffff799b3a3f2e70033e0f384b56582ac4bd4c60fba364a71f6aea.zip',
   handler: '53d6309b9092588b41e602857759dce00a8cec344a1fe859ebeb27b7f836111b.zip',
 };
 

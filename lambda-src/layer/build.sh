@@ -27,8 +27,18 @@ for arch in arm64 x64; do
     npm ci --force --os=linux --libc=glibc --cpu="$arch" --omit=dev --no-bin-links \
       --ignore-scripts --no-audit --no-fund --loglevel=error
   )
-  # What npm writes for itself, and sources that Lambda never loads
-  rm -rf "$dest/node_modules/.package-lock.json" "$dest/node_modules/sharp/src" "$dest/node_modules/sharp/install"
+  # What npm writes for itself, and what Lambda never loads: sharp's C++ sources and install
+  # scripts, the build-time glib header, semver's command line and grammar, type definitions,
+  # source maps and READMEs. Kept: what `require('sharp')` and `import('sharp')` load (dist/*.cjs
+  # and dist/*.mjs, the package.json files, @img/sharp-libvips-*/versions.json, the .node module
+  # and libvips), every LICENSE file, and the libvips package's README, which is its licensing
+  # notice for the libraries in libvips-cpp.so.
+  modules="$dest/node_modules"
+  rm -rf "$dest/package-lock.json" "$modules/.package-lock.json" "$modules/sharp/src" "$modules/sharp/install" \
+    "$modules/sharp/lib" "$modules/@img/sharp-libvips-linux-$arch/lib/glib-2.0" \
+    "$modules/semver/bin" "$modules/semver/range.bnf"
+  find "$modules" -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' -o -name 'README.md' \) \
+    ! -path "$modules/@img/sharp-libvips-linux-$arch/README.md" -delete
   for need in "sharp/package.json" "@img/sharp-linux-$arch/lib" "@img/sharp-libvips-linux-$arch/lib"; do
     if [ ! -e "$dest/node_modules/$need" ]; then
       echo "sharp layer ($arch): $need is missing after install" >&2
