@@ -2,13 +2,13 @@ import { awscdk, javascript, release, TaskShell } from 'projen';
 
 const SHARP_VERSION = '0.35.5';
 
-// The oldest aws-cdk-lib the library works with: the peer dependency's floor. src/ compiles
-// against 2.252.0 (`Validations.acknowledge`, src/private/nag.ts), but before 2.270.0 that method
-// throws InvalidValidationId for a rule id with more than one '::', as the acknowledged cdk-nag
-// findings have (`AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:...]`), so synth fails there.
-// test/consumer.test.ts installs the packed library into apps on this version and on CDK_DEV,
-// and type-checks src/ against this one.
-const CDK_FLOOR = '2.270.0';
+// The oldest aws-cdk-lib the library works with: the peer dependency's floor, the first with
+// `Validations.acknowledge` (src/private/nag.ts). Before 2.270.0 that method refuses rule ids
+// with more than one '::', as the acknowledged cdk-nag findings have; nag.ts then leaves them to
+// the cdk-nag 2 metadata (cdk-nag 3 needs a newer aws-cdk-lib anyway). test/consumer.test.ts
+// installs the packed library into apps on this version and on CDK_DEV, and type-checks src/
+// against this one.
+const CDK_FLOOR = '2.252.0';
 // The aws-cdk-lib the library is developed and tested against.
 const CDK_DEV = '2.276.0';
 const CONSTRUCTS_VERSION = '10.5.1';
@@ -66,6 +66,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `sharp@${SHARP_VERSION}`,
     'cdk-nag@^3',
     'aws-sdk-client-mock@^4',
+    // cdk-nag 2 beside cdk-nag 3: the tests check the pipeline under both lines
+    'cdk-nag-v2@npm:cdk-nag@^2',
+    // the SDK's signer, for presigned URLs in the local endpoint's tests
+    '@smithy/signature-v4',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
     // the integ snapshot test synthesizes as integ-runner does, with its recommended feature flags
     '@aws-cdk/integ-runner@^2',
