@@ -128,18 +128,18 @@ export class OrderedWriter {
     throw new Error(`s3://${this.bucket}/${put.key} kept changing during ${ATTEMPTS} conditional writes`);
   }
 
-  /** True when an object from a newer upload of `source`'s key is at `key`. */
-  async newerAt(key: string, source: Source): Promise<boolean> {
-    const existing = await this.head(key);
-    return existing !== undefined && orderOf(existing.metadata, source) === 'newer';
-  }
-
-  /** Deletes the object at `key` if it comes from an older upload of `source`'s key. */
-  async deleteOlder(key: string, source: Source): Promise<boolean> {
+  /**
+   * Makes `key` hold nothing older than `source`: an object from an older upload of the same key
+   * is deleted (only while it is still that object). One HeadObject when there is nothing to do.
+   * @returns true when an object from a newer upload is there, which `source` must give way to
+   */
+  async newerAfterClearingOlder(key: string, source: Source): Promise<boolean> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const existing = await this.head(key);
-      if (existing === undefined || orderOf(existing.metadata, source) !== 'older') return false;
-      if (await this.deleteIfMatch(key, existing.eTag)) return true;
+      if (existing === undefined) return false;
+      const order = orderOf(existing.metadata, source);
+      if (order === 'newer') return true;
+      if (order !== 'older' || await this.deleteIfMatch(key, existing.eTag)) return false;
     }
     return false;
   }

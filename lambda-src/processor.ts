@@ -210,8 +210,7 @@ export class ImageProcessor {
       }
       // A newer upload of the key that was rejected wins; an older one's failure record goes.
       const failureRecord = failureKey(this.config, key);
-      if (await this.writer.newerAt(failureRecord, source)) return await this.superseded(key, written);
-      await this.writer.deleteOlder(failureRecord, source);
+      if (await this.writer.newerAfterClearingOlder(failureRecord, source)) return await this.superseded(key, written);
       const ms = Date.now() - started;
       await this.publish(DETAIL_TYPES.processed, { bucket, key, eTag, size: body.length, outputBucket: this.config.outputBucket, outputs, ms });
       this.log({ level: 'INFO', message: 'image processed', key, eTag, bytes: body.length, outputs, ms });
@@ -227,8 +226,7 @@ export class ImageProcessor {
       if (recETag === undefined) return this.superseded(key, []);
       // A newer upload's outputs win; an older upload's outputs go, so none look current.
       for (const outKey of possibleOutputKeys(this.config, key)) {
-        if (await this.writer.newerAt(outKey, source)) return this.superseded(key, [{ key: failureRecord, eTag: recETag }]);
-        await this.writer.deleteOlder(outKey, source);
+        if (await this.writer.newerAfterClearingOlder(outKey, source)) return this.superseded(key, [{ key: failureRecord, eTag: recETag }]);
       }
       await this.publish(DETAIL_TYPES.rejected, {
         bucket, key, eTag, size, reason: e.reason, message: e.message, outputBucket: this.config.outputBucket, failureRecord,
