@@ -6,8 +6,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { listAll } from './serve-process';
 import type { InvocationDone, InvocationFailed } from '../lambda-src/local/lambda/lambda-pool';
 import { LocalPipeline } from '../lambda-src/local/local-pipeline';
 import type { RecordOutcome } from '../lambda-src/processor';
@@ -72,17 +73,6 @@ async function uploadAll(s3: S3Client, uploads: Upload[], concurrency: number, o
       }
     }
   }));
-}
-
-async function listAll(s3: S3Client, bucket: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    keys.push(...(res.Contents ?? []).map((c) => c.Key!));
-    token = res.NextContinuationToken;
-  } while (token);
-  return keys.sort();
 }
 
 async function runBurst(options: { retryDelaysMs: number[]; fault?: (pipeline: LocalPipeline, i: number) => Promise<void> }) {
