@@ -16,43 +16,23 @@ export interface JpegFrame {
  * the caller then asks libvips, which knows all of those.
  */
 export function plainJpegFrame(bytes: Uint8Array): JpegFrame | undefined {
-  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
-  let i = 2;
-  while (i + 4 <= bytes.length) {
-    if (bytes[i] !== 0xff) return undefined;
-    // Any number of 0xFF fill bytes may precede a marker.
-    while (i < bytes.length && bytes[i] === 0xff) i++;
-    if (i + 2 >= bytes.length) return undefined;
-    const marker = bytes[i];
-    const length = u16(bytes, i + 1);
-    const end = i + 1 + length;
-    if (length < 2 || end > bytes.length) return undefined;
+  for (const { marker, at, length } of segments(bytes)) {
     if (marker === 0xc0 || marker === 0xc1) {
       if (length < 8) return undefined;
-      const precision = bytes[i + 3];
-      const height = u16(bytes, i + 4);
-      const width = u16(bytes, i + 6);
-      const components = bytes[i + 8];
+      const precision = bytes[at + 2];
+      const height = u16(bytes, at + 3);
+      const width = u16(bytes, at + 5);
+      const components = bytes[at + 7];
       if (precision !== 8 || width === 0 || height === 0) return undefined;
       if (components !== 1 && components !== 3) return undefined;
       if (length !== 8 + 3 * components) return undefined;
       return { width, height, components };
     }
-    // Other frame types (progressive, lossless, arithmetic), the scan or the end before a frame
-    // header, standalone markers, and Adobe's colour-transform marker: not a plain JPEG.
-    if ((marker >= 0xc2 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xcc)
-      || marker === 0xda || marker === 0xd9 || marker === 0xd8
-      || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01 || marker === 0xee) {
-      return undefined;
-    }
-    i = end;
+    // Other frame types (progressive, lossless, arithmetic) and Adobe's colour-transform marker:
+    // not a plain JPEG.
+    if ((marker >= 0xc2 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xcc) || marker === 0xee) return undefined;
   }
   return undefined;
-}
-
-/** A big-endian 16-bit number. */
-function u16(bytes: Uint8Array, at: number): number {
-  return bytes[at] * 256 + bytes[at + 1];
 }
 
 /**
@@ -61,23 +41,40 @@ function u16(bytes: Uint8Array, at: number): number {
  * be read (the segments before the scan do not walk, or the EXIF is malformed).
  */
 export function jpegExifOrientation(bytes: Uint8Array): number | undefined {
-  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
-  let i = 2;
-  while (i + 4 <= bytes.length) {
-    if (bytes[i] !== 0xff) return undefined;
-    while (i < bytes.length && bytes[i] === 0xff) i++;
-    if (i + 2 >= bytes.length) return undefined;
-    const marker = bytes[i];
-    if (marker === 0xda || marker === 0xd9 || marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) return undefined;
-    const length = u16(bytes, i + 1);
-    const end = i + 1 + length;
-    if (length < 2 || end > bytes.length) return undefined;
-    if (marker === 0xe1 && length >= 2 + 6 + 8 && String.fromCharCode(...bytes.subarray(i + 3, i + 9)) === 'Exif\0\0') {
-      return tiffOrientation(bytes.subarray(i + 9, end));
+  for (const { marker, at, length, end } of segments(bytes)) {
+    if (marker === 0xe1 && length >= 2 + 6 + 8 && String.fromCharCode(...bytes.subarray(at + 2, at + 8)) === 'Exif\0\0') {
+      return tiffOrientation(bytes.subarray(at + 8, end));
     }
-    i = end;
   }
   return undefined;
+}
+
+/**
+ * The marker segments of a JPEG before its scan: each one's marker, the offset of its length
+ * field, its length and its end. The walk stops at the scan, the end of the image, a standalone
+ * marker, or anything that is not a well-formed segment.
+ */
+function* segments(bytes: Uint8Array): Generator<{ marker: number; at: number; length: number; end: number }> {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return;
+  let i = 2;
+  while (i + 4 <= bytes.length) {
+    if (bytes[i] !== 0xff) return;
+    // Any number of 0xFF fill bytes may precede a marker.
+    while (i < bytes.length && bytes[i] === 0xff) i++;
+    if (i + 2 >= bytes.length) return;
+    const marker = bytes[i];
+    if (marker === 0xda || marker === 0xd9 || marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) return;
+    const length = u16(bytes, i + 1);
+    const end = i + 1 + length;
+    if (length < 2 || end > bytes.length) return;
+    yield { marker, at: i + 1, length, end };
+    i = end;
+  }
+}
+
+/** A big-endian 16-bit number. */
+function u16(bytes: Uint8Array, at: number): number {
+  return bytes[at] * 256 + bytes[at + 1];
 }
 
 /** IFD0's Orientation (tag 0x0112, one SHORT) of a TIFF structure; undefined if absent or malformed. */
