@@ -8,7 +8,6 @@ import * as contract from '../src/contract';
 import type { EventsConfig, PipelineConfig, VariantConfig } from '../src/contract';
 
 export type { EventsConfig, Fit, InputFormat, OutputFormat, PipelineConfig, VariantConfig } from '../src/contract';
-export { EVENT_SOURCE } from '../src/contract';
 
 /** A PIPELINE_CONFIG that cannot be used. The message says which field and why. */
 export class ConfigError extends Error {
