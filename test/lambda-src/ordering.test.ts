@@ -2,12 +2,11 @@
  * The newest upload of a key always wins, whatever order its events run in: the order is
  * injected by holding one event's S3 command until the other event is done.
  */
-import type { S3EventRecord } from 'aws-lambda';
 import { FakeS3 } from './fake-s3';
 import { BLUE, mean, RED, solid } from './images';
 import { validatePipelineConfig, type PipelineConfig } from '../../lambda-src/config';
 import { ImageProcessor, possibleOutputKeys, type RecordOutcome } from '../../lambda-src/processor';
-import { encodeEventKey } from '../../lambda-src/s3-event';
+import { s3EventRecord, type S3EventRecord } from '../../lambda-src/s3-event';
 
 const IN = 'in';
 const OUT = 'out';
@@ -24,22 +23,7 @@ function config(extra: Record<string, unknown> = {}): PipelineConfig {
 }
 
 function record(key: string, eTag: string, sequencer: string, size = 100): S3EventRecord {
-  return {
-    eventVersion: '2.1',
-    eventSource: 'aws:s3',
-    awsRegion: 'us-east-1',
-    eventTime: '2025-01-01T00:00:00.000Z',
-    eventName: 'ObjectCreated:Put',
-    userIdentity: { principalId: 'X' },
-    requestParameters: { sourceIPAddress: '127.0.0.1' },
-    responseElements: { 'x-amz-request-id': 'X', 'x-amz-id-2': 'X' },
-    s3: {
-      s3SchemaVersion: '1.0',
-      configurationId: 'c',
-      bucket: { name: IN, ownerIdentity: { principalId: 'X' }, arn: `arn:aws:s3:::${IN}` },
-      object: { key: encodeEventKey(key), size, eTag, sequencer },
-    },
-  };
+  return s3EventRecord({ bucket: IN, key, size, eTag, sequencer });
 }
 
 type Kind = 'good' | 'bad';
