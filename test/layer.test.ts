@@ -26,7 +26,7 @@ function layerAssetKey(architecture?: lambda.Architecture): string {
 const PINNED_ASSET_HASHES = {
   arm64: '082a2f9071c28d424b94898c394b0e334088842f04b1308b5f8b2b9b13416dbc.zip',
   x64: '213f398e5fffff799b3a3f2e70033e0f384b56582ac4bd4c60fba364a71f6aea.zip',
-  handler: 'f84c03c4e34ade50f89d540ca69a090d80899b3b7a95addd10384acbcfb7bcd4.zip',
+  handler: '696644754dcb3b26e0c6dd864e5cf19fccf738b58d05e293a57598b5393939be.zip',
 };
 
 function handlerAssetKey(): string {
