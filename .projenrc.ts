@@ -73,6 +73,18 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
     // the integ snapshot test synthesizes as integ-runner does, with its recommended feature flags
     '@aws-cdk/integ-runner@^2',
+    // bundled into the upload API's function and the local mode: presigned uploads and downloads
+    '@aws-sdk/s3-request-presigner@^3',
+    '@aws-sdk/s3-presigned-post@^3',
+    // bundled into the handler: labels, and S3 Batch Operations jobs from the CLI
+    '@aws-sdk/client-rekognition@^3',
+    '@aws-sdk/client-s3-control@^3',
+    // bundled into the handler: the manifest's placeholder and perceptual hash
+    'thumbhash',
+    'blurhash',
+    'sharp-phash',
+    // the web page's browser test drives Debian's chromium
+    'puppeteer-core',
   ],
   // one dev tsconfig (tsconfig.dev.json) covers src, lambda-src, test and .projenrc.ts
   eslintOptions: { dirs: ['src'], projectService: false, tsconfigPath: './tsconfig.dev.json' },
