@@ -41,6 +41,19 @@ export interface ProcessedOutput {
   readonly width: number;
   readonly height: number;
   readonly format: string;
+  /**
+   * Set when the variant's never-larger guard (`whenLarger`) acted: the encoded output was larger
+   * in bytes than the input, so the input's bytes were written unchanged as this variant
+   * (`kept-source`: `key`, `bytes`, `width`, `height` and `format` are the input's), or nothing was
+   * written (`skipped`: `key` is where the output would have gone; any older output there is removed).
+   */
+  readonly note?: OutputNote;
+}
+
+/** What the never-larger guard did to one variant, and why. */
+export interface OutputNote {
+  readonly guard: 'kept-source' | 'skipped';
+  readonly reason: string;
 }
 
 export type RecordOutcome =
