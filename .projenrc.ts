@@ -128,6 +128,16 @@ new awscdk.LambdaFunction(project, {
   bundlingOptions: handlerBundling,
 });
 
+// The upload API's functions (presigned uploads, upload states): everything bundled, no layer.
+new awscdk.LambdaFunction(project, {
+  entrypoint: 'lambda-src/api/upload-api.lambda.ts',
+  constructFile: 'src/private/upload-api-function.ts',
+  constructName: 'UploadApiFunction',
+  cdkDeps: project.cdkDeps,
+  awsSdkConnectionReuse: false,
+  bundlingOptions: { ...handlerBundling, externals: [] },
+});
+
 // The sharp layer: npm's cross-platform install, one folder per architecture, built before compile.
 const layerTask = project.addTask('build:sharp-layer', {
   description: `Assemble the sharp ${SHARP_VERSION} Lambda layer for linux arm64 and x64 into assets/sharp-layer`,
@@ -160,6 +170,12 @@ project.bundler.addBundle('lambda-src/local/lambda-worker.ts', {
   watchTask: false,
 });
 project.addBins({ 'image-pipeline': 'assets/lambda-src/local/cli/index.js' });
+// The local mode's web page: plain HTML, CSS and JavaScript, copied as they are.
+project.tasks.tryFind('bundle')?.exec(
+  'node -e "require(\'fs\').cpSync(\'lambda-src/local/web\', \'assets/web-page\', { recursive: true })"');
+// Screenshots of the browser test.
+project.gitignore.exclude('/test-artifacts/');
+project.addPackageIgnore('/test-artifacts/');
 project.addTask('demo', {
   description: 'Run the whole pipeline on this machine: upload sample images to the embedded S3 endpoint and report',
   steps: [
