@@ -56,6 +56,15 @@ export function shippedAssets(root = PACKAGE_ROOT): ShippedAssets {
   return { handlerPath, workerPath, layerPath: layer.path, layerProblem: layer.problem };
 }
 
+/**
+ * The web page's folder: its sources when they are there (a checkout), otherwise the copy the build
+ * ships in assets/web-page.
+ */
+export function webPageDir(root = PACKAGE_ROOT): string {
+  const sources = path.join(root, 'lambda-src', 'local', 'web');
+  return fs.existsSync(path.join(sources, 'index.html')) ? sources : path.join(root, 'assets', 'web-page');
+}
+
 /** This package's version, from its package.json. */
 export function packageVersion(root = PACKAGE_ROOT): string {
   try {

@@ -16,6 +16,7 @@ import { AwsApiServer } from './aws-api/server';
 import { EventJournal, type JournalEntry } from './lambda/event-journal';
 import { LambdaPool, type InvocationDone, type InvocationFailed } from './lambda/lambda-pool';
 import { S3Server } from './s3/server';
+import { LocalUploadApi, pageUrl } from './upload-api-server';
 
 export const DEFAULT_INPUT_BUCKET = 'input';
 export const DEFAULT_OUTPUT_BUCKET = 'output';
@@ -63,6 +64,11 @@ export interface LocalPipelineOptions {
   readonly credentials?: LocalCredentials;
   /** Override the shipped handler or worker (tests). */
   readonly assets?: Partial<ShippedAssets>;
+  /**
+   * Serve the upload API and its web page under `/_pipeline/` on the S3 endpoint's port.
+   * @default true
+   */
+  readonly uploadApi?: boolean;
 }
 
 /**
@@ -113,6 +119,8 @@ export class LocalPipeline extends EventEmitter {
   readonly journal: EventJournal;
   /** The function's memory in MB. */
   readonly memorySizeMb: number;
+  /** The upload API and its web page, when they are served. */
+  readonly uploadApi?: LocalUploadApi;
   /** The local Lambda and EventBridge APIs (Invoke, PutEvents). */
   private readonly api: AwsApiServer;
   private pool?: LambdaPool;
@@ -137,8 +145,16 @@ export class LocalPipeline extends EventEmitter {
     this.events = new EventBus(path.join(dataDir, 'events.jsonl'));
     this.api = new AwsApiServer(this.events, options.host ?? '127.0.0.1', (_functionName, payload) => this.invoke(payload));
     this.events.on('event', (e: DeliveredEvent) => this.emit('event', e));
+    const uploadApi = options.uploadApi === false ? undefined : new LocalUploadApi({
+      pipeline: this.config,
+      endpoint: () => loopbackFor(this.server.endpoint),
+      memorySizeMb: this.memorySizeMb,
+      credentials: options.credentials,
+    });
+    this.uploadApi = uploadApi;
     this.server = new S3Server({
       dataDir: options.dataDir,
+      route: uploadApi && ((req, res) => uploadApi.route(req, res)),
       host: options.host,
       port: options.port,
       buckets: [...new Set([this.config.inputBucket!, this.config.outputBucket])],
@@ -157,6 +173,11 @@ export class LocalPipeline extends EventEmitter {
 
   get endpoint(): string {
     return this.server.endpoint;
+  }
+
+  /** The web page's URL, when the upload API is served. */
+  get pageUrl(): string | undefined {
+    return this.uploadApi ? pageUrl(this.server.endpoint) : undefined;
   }
 
   /** Events taken and not yet ended: waiting, running, or journaled for the next start. */
@@ -257,6 +278,7 @@ export class LocalPipeline extends EventEmitter {
     // Uploads and invocations acknowledged until the endpoints close are journaled by the listeners.
     await this.server.stop();
     await this.api.stop();
+    this.uploadApi?.close();
     this.server.off('event', this.listener);
     this.journal.close();
     if (this.taskDir) fs.rmSync(this.taskDir, { recursive: true, force: true });

@@ -132,6 +132,8 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
     memorySizeMb: memory,
     retryDelaysMs: [retryDelay, retryDelay * 2],
     credentials,
+    // An open API beyond this machine would sign uploads for anyone who reaches it.
+    uploadApi: isLoopback(host),
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const warn = (line: string) => process.stderr.write(`${line}\n`);
@@ -158,6 +160,9 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
 
   const endpoint = await pipeline.start();
   out(`image-pipeline serving an S3 endpoint at ${endpoint}`);
+  out(pipeline.pageUrl
+    ? `  web page:      ${pipeline.pageUrl}  <- open it to upload images (upload API at ${pipeline.pageUrl}uploads)`
+    : '  web page:      off: the upload API and its web page are served on a loopback --host only');
   out(`  input bucket:  ${pipeline.inputBucket}${pipeline.config.inputPrefix ? ` (prefix ${pipeline.config.inputPrefix})` : ''}  <- uploads here are processed`);
   out(`  output bucket: ${pipeline.outputBucket}${pipeline.config.outputPrefix ? ` (prefix ${pipeline.config.outputPrefix})` : ''}`);
   out(`  data:          ${dataDir}`);

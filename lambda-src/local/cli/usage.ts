@@ -9,7 +9,8 @@ export const USAGES: Record<string, string> = {
 An S3 endpoint on this machine with the input and output buckets; every upload to the input bucket
 runs the pipeline's Lambda handler, with its sharp layer, as Lambda would. Acknowledged uploads are
 journaled in the data folder and survive a crash; Ctrl-C finishes what it can and keeps the rest
-for the next start.
+for the next start. On a loopback --host it also serves the upload API and a web page to upload
+images and watch their results, at http://HOST:PORT/_pipeline/ (printed at start).
 
   --host ADDR          127.0.0.1; another address than loopback needs --allow-remote
   --port N             4569 (0: a free port)

@@ -42,6 +42,13 @@ import { s3EventRecord } from '../../s3-event';
 export interface S3ServerOptions {
   /** Folder for the buckets; created if missing. Objects already there are served. */
   readonly dataDir: string;
+  /**
+   * Serves the requests that are not for S3 on the same port (the upload API and its web page,
+   * under a path no bucket can have): it returns the promise of its answer, or undefined to leave
+   * the request to S3.
+   * @default - every request is an S3 request
+   */
+  readonly route?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | undefined;
   /** @default '127.0.0.1' */
   readonly host?: string;
   /** @default 0 (a free port) */
@@ -147,6 +154,8 @@ export class S3Server extends EventEmitter {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const routed = this.options.route?.(req, res);
+    if (routed) return routed;
     const requestId = randomBytes(8).toString('hex').toUpperCase();
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', randomBytes(24).toString('base64'));
