@@ -54,6 +54,7 @@ export function validatePipelineConfig(doc: unknown): PipelineConfig {
     contract.integerProblems('maxInputBytes', o.maxInputBytes, LIMITS.maxInputBytes),
     contract.booleanProblems('keepMetadata', o.keepMetadata),
     contract.integerProblems('concurrency', o.concurrency, LIMITS.concurrency),
+    contract.featuresProblems(o),
   );
   const inputPrefix = (o.inputPrefix ?? DEFAULTS.inputPrefix) as string;
   const outputPrefix = (o.outputPrefix ?? DEFAULTS.outputPrefix) as string;
@@ -74,6 +75,7 @@ export function validatePipelineConfig(doc: unknown): PipelineConfig {
     keepMetadata: (o.keepMetadata as boolean | undefined) ?? DEFAULTS.keepMetadata,
     concurrency: (o.concurrency as number | undefined) ?? DEFAULTS.concurrency,
     events: o.events === undefined || o.events === null ? undefined : parseEvents(o.events),
+    ...contract.featuresConfig(o as Parameters<typeof contract.featuresConfig>[0]),
   };
 }
 

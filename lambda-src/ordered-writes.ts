@@ -134,14 +134,24 @@ export class OrderedWriter {
    * @returns true when an object from a newer upload is there, which `source` must give way to
    */
   async newerAfterClearingOlder(key: string, source: Source): Promise<boolean> {
+    return (await this.clearOlder(key, source)) === 'newer';
+  }
+
+  /**
+   * As `newerAfterClearingOlder`, telling what it found: `newer` (an object from a newer upload,
+   * left alone), `removed` (an object from an older upload, deleted), `kept` (nothing there, or
+   * nothing to remove).
+   */
+  async clearOlder(key: string, source: Source): Promise<'newer' | 'removed' | 'kept'> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const existing = await this.head(key);
-      if (existing === undefined) return false;
+      if (existing === undefined) return 'kept';
       const order = orderOf(existing.metadata, source);
-      if (order === 'newer') return true;
-      if (order !== 'older' || await this.deleteIfMatch(key, existing.eTag)) return false;
+      if (order === 'newer') return 'newer';
+      if (order !== 'older') return 'kept';
+      if (await this.deleteIfMatch(key, existing.eTag)) return 'removed';
     }
-    return false;
+    return 'kept';
   }
 
   /**

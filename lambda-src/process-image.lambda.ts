@@ -4,7 +4,9 @@
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { handleBatchEvent, isBatchEvent } from './batch-operations';
 import { ConfigError, parsePipelineConfig, type PipelineConfig } from './config';
+import { LabelDetector, newRekognitionClient } from './labels';
 import { ImageProcessor, isSqsEvent, jsonLogger } from './processor';
 import { configureSharp, memoryBudgetFor } from './transform';
 import { CONFIG_ENV_VAR } from '../src/contract';
@@ -34,12 +36,18 @@ function init(): ImageProcessor {
   const events = config.events
     ? new EventBridgeClient(eventsEndpoint ? { cacheMiddleware, endpoint: eventsEndpoint } : { cacheMiddleware })
     : undefined;
-  return new ImageProcessor(s3, config, jsonLogger, memoryBudgetFor(memory), events);
+  // Labels need Amazon Rekognition, which the local mode has not: none there (the processor says so).
+  const labels = config.labels && !endpoint ? new LabelDetector(config.labels, () => newRekognitionClient({ cacheMiddleware })) : undefined;
+  return new ImageProcessor(s3, config, jsonLogger, memoryBudgetFor(memory), events, { labels });
 }
 
 const processor = init();
 
 export const handler = async (event: unknown) => {
+  if (isBatchEvent(event)) {
+    // S3 Batch Operations: one result per task, in the job's completion report.
+    return handleBatchEvent(processor, event, processor.inputBucket);
+  }
   if (isSqsEvent(event)) {
     // Queue mode: partial batch responses, so only the failed messages come back.
     return processor.handleSqsEvent(event);

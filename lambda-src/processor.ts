@@ -4,7 +4,10 @@
  * throw, so that Lambda retries and, past its retries, sends the event to the failure queue.
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { removeResults, tombstoneKey } from './deletes';
+import { LABELS_NEED_AWS, type LabelDetector } from './labels';
+import { buildManifest, fingerprint, manifestKey, withManifest } from './manifest';
 import { OrderedWriter, type Existing, type Source } from './ordered-writes';
 import { decodeKey } from './s3-event';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
@@ -59,7 +62,14 @@ export interface OutputNote {
 export type RecordOutcome =
   | { readonly status: 'processed'; readonly key: string; readonly outputs: ProcessedOutput[]; readonly ms: number }
   | { readonly status: 'rejected'; readonly key: string; readonly reason: RejectReason; readonly failureRecord: string }
-  | { readonly status: 'skipped'; readonly key: string; readonly why: string };
+  | { readonly status: 'skipped'; readonly key: string; readonly why: string }
+  | { readonly status: 'deleted'; readonly key: string; readonly tombstone: string; readonly removed: string[] };
+
+/** What the handler may use beyond S3 and EventBridge. */
+export interface ProcessorServices {
+  /** Asks Amazon Rekognition for labels, when the document's `labels` is set; none in the local mode. */
+  readonly labels?: LabelDetector;
+}
 
 /** The failure record written under `<outputPrefix>_failed/`. */
 export interface FailureRecord {
@@ -103,9 +113,11 @@ export class ImageProcessor {
     private readonly log: Logger = jsonLogger,
     memoryBudgetBytes?: number,
     private readonly events?: EventBridgeClient,
+    private readonly services: ProcessorServices = {},
   ) {
     this.policy = { ...config, memoryBudgetBytes };
     this.writer = new OrderedWriter(s3, config.outputBucket, (outputKey, existing) => this.collision(outputKey, existing));
+    if (config.labels && !services.labels) this.log({ level: 'WARN', message: LABELS_NEED_AWS });
   }
 
   /**
@@ -182,7 +194,8 @@ export class ImageProcessor {
     const eTag = record.s3.object.eTag;
     const size = record.s3.object.size;
 
-    if (record.eventName !== undefined && !record.eventName.startsWith('ObjectCreated:')) {
+    const removal = this.config.processDeletes === true && record.eventName?.startsWith('ObjectRemoved:') === true;
+    if (record.eventName !== undefined && !record.eventName.startsWith('ObjectCreated:') && !removal) {
       return this.skip(key, `event ${record.eventName} is not an upload`);
     }
     if (!key.startsWith(this.config.inputPrefix)) {
@@ -191,6 +204,7 @@ export class ImageProcessor {
     if (bucket === this.config.outputBucket && key.startsWith(this.config.outputPrefix)) {
       return this.skip(key, 'key is under the output prefix');
     }
+    if (removal) return this.removed(bucket, key, record);
     if (size === 0 && key.endsWith('/')) {
       return this.skip(key, 'a folder marker (an empty key ending in "/"), not an image');
     }
@@ -211,7 +225,11 @@ export class ImageProcessor {
         return this.skip(key, 'the object changed or was deleted since the event; its own event follows');
       }
       body = got;
+      // Rekognition reads the object itself, while the transform runs.
+      const labels = this.config.labels && this.services.labels ? settled(this.services.labels.detect(bucket, key, body)) : undefined;
       const result = await transformImage(body, this.policy);
+      const described = this.config.manifest ? await fingerprint(body, this.config.maxInputPixels) : undefined;
+      const labelled = labels === undefined ? undefined : await labels();
       const outputs: ProcessedOutput[] = [];
       const written: { key: string; eTag: string }[] = [];
       for (const out of result.outputs) {
@@ -224,8 +242,34 @@ export class ImageProcessor {
       // A newer upload of the key that was rejected wins; an older one's failure record goes.
       const failureRecord = failureKey(this.config, key);
       if (await this.writer.newerAfterClearingOlder(failureRecord, source)) return await this.superseded(key, written);
+      // A newer delete of the key wins; an older one's tombstone goes.
+      if (this.config.processDeletes && await this.writer.newerAfterClearingOlder(tombstoneKey(this.config, key), source)) {
+        return await this.superseded(key, written);
+      }
+      let detail: Record<string, unknown> = {
+        bucket, key, eTag, size: body.length, outputBucket: this.config.outputBucket, outputs, ...labelled?.labels ? { labels: labelled.labels } : {},
+      };
+      if (described) {
+        const manifest = buildManifest({
+          bucket,
+          key,
+          eTag,
+          sequencer: source.sequencer,
+          size: body.length,
+          input: { format: result.inputFormat, width: result.inputWidth, height: result.inputHeight },
+          outputs,
+          bodies: result.outputs.map((o) => o.body),
+          fingerprint: described,
+          labels: labelled,
+        });
+        const mKey = manifestKey(this.config, key);
+        const mETag = await this.writer.put({ key: mKey, body: JSON.stringify(manifest, null, 2), contentType: 'application/json' }, source);
+        if (mETag === undefined) return await this.superseded(key, written);
+        written.push({ key: mKey, eTag: mETag });
+        detail = withManifest(detail, manifest, mKey, EVENT_OVERHEAD);
+      }
       const ms = Date.now() - started;
-      await this.publish(DETAIL_TYPES.processed, { bucket, key, eTag, size: body.length, outputBucket: this.config.outputBucket, outputs, ms });
+      await this.publish(DETAIL_TYPES.processed, { ...detail, ms });
       this.log({ level: 'INFO', message: 'image processed', key, eTag, bytes: body.length, outputs, ms });
       this.metric(METRIC_NAMES.processed);
       return { status: 'processed', key, outputs, ms };
@@ -238,7 +282,7 @@ export class ImageProcessor {
       const recETag = await this.writer.put({ key: failureRecord, body: JSON.stringify(rec, null, 2), contentType: 'application/json' }, source);
       if (recETag === undefined) return this.superseded(key, []);
       // A newer upload's outputs win; an older upload's outputs go, so none look current.
-      for (const outKey of possibleOutputKeys(this.config, key)) {
+      for (const outKey of [...possibleOutputKeys(this.config, key), ...this.recordKeys(key)]) {
         if (await this.writer.newerAfterClearingOlder(outKey, source)) return this.superseded(key, [{ key: failureRecord, eTag: recETag }]);
       }
       await this.publish(DETAIL_TYPES.rejected, {
@@ -247,6 +291,54 @@ export class ImageProcessor {
       this.log({ level: 'WARN', message: 'image rejected', key, eTag, reason: e.reason, detail: e.message, failureRecord });
       this.metric(METRIC_NAMES.rejected, { [METRIC_DIMENSIONS.reason]: e.reason });
       return { status: 'rejected', key, reason: e.reason, failureRecord };
+    }
+  }
+
+  /**
+   * The results beside the outputs that an upload of `key` may have, when their features are on:
+   * its manifest, its tombstone.
+   */
+  private recordKeys(key: string): string[] {
+    return [
+      ...this.config.manifest ? [manifestKey(this.config, key)] : [],
+      ...this.config.processDeletes ? [tombstoneKey(this.config, key)] : [],
+    ];
+  }
+
+  /** An input deleted (processDeletes): its outputs, manifest and failure record go, unless a newer upload's are there. */
+  private async removed(bucket: string, key: string, record: S3EventRecordLike): Promise<RecordOutcome> {
+    const source: Source = { key, sequencer: record.s3.object.sequencer };
+    const results = [
+      ...possibleOutputKeys(this.config, key),
+      failureKey(this.config, key),
+      ...this.config.manifest ? [manifestKey(this.config, key)] : [],
+    ];
+    const outcome = await removeResults(this.writer, this.config, bucket, record.eventName!, source, results);
+    if (outcome.status === 'superseded') return this.skip(key, 'superseded: a newer upload or delete of this key has its results in the output bucket');
+    this.log({ level: 'INFO', message: 'input deleted; its results removed', key, removed: outcome.removed, tombstone: outcome.tombstone });
+    return { status: 'deleted', key, tombstone: outcome.tombstone, removed: outcome.removed };
+  }
+
+  /** The input bucket the document names, if it names one. */
+  get inputBucket(): string | undefined {
+    return this.config.inputBucket;
+  }
+
+  /**
+   * The key's current version in `bucket` (its eTag and size), or undefined when there is none:
+   * what an S3 Batch Operations task, which names a key only, is about.
+   */
+  async currentVersion(bucket: string, key: string): Promise<{ eTag: string; size: number } | undefined> {
+    try {
+      const res = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { eTag: (res.ETag ?? '').replace(/"/g, ''), size: res.ContentLength ?? 0 };
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      const status = err.$metadata?.httpStatusCode;
+      if (status === 404 || err.name === 'NotFound' || err.name === 'NoSuchKey') return undefined;
+      // See get(): without s3:ListBucket on the key, S3 answers a missing key with 403.
+      if (status === 403 && !(await this.listed(bucket, key))) return undefined;
+      throw e;
     }
   }
 
@@ -344,6 +436,19 @@ export class ImageProcessor {
       [name]: 1,
     });
   }
+}
+
+/** The bytes of an EventBridge entry besides its detail, at most: source, detail type, time, the pipeline's name. */
+const EVENT_OVERHEAD = 1024;
+
+/** Runs `p` now and hands its outcome over later; a rejection is not unhandled meanwhile. */
+function settled<T>(p: Promise<T>): () => Promise<T> {
+  const outcome = p.then((value) => ({ value }), (error: unknown) => ({ error }));
+  return async () => {
+    const o = await outcome;
+    if ('error' in o) throw o.error;
+    return o.value;
+  };
 }
 
 function safeKey(record: S3EventRecordLike): string {

@@ -20,19 +20,23 @@ export interface S3EventRecord {
     readonly s3SchemaVersion: '1.0';
     readonly configurationId: string;
     readonly bucket: { name: string; ownerIdentity: { principalId: string }; arn: string };
-    readonly object: { key: string; size: number; eTag: string; sequencer: string };
+    /** No size or eTag in an ObjectRemoved record. */
+    readonly object: { key: string; size?: number; eTag?: string; sequencer: string };
   };
 }
 
 /** The principal of the local endpoint's notifications. */
 const LOCAL_PRINCIPAL = 'AWS:LOCAL';
 
-/** An ObjectCreated notification record for an object, exactly as S3 shapes it. */
+/**
+ * A notification record for an object, exactly as S3 shapes it: ObjectCreated (by default) with
+ * the object's size and eTag, or ObjectRemoved, which has neither.
+ */
 export function s3EventRecord(o: {
   readonly bucket: string;
   readonly key: string;
-  readonly size: number;
-  readonly eTag: string;
+  readonly size?: number;
+  readonly eTag?: string;
   readonly eventName?: string;
   readonly sequencer?: string;
   readonly time?: string;
@@ -54,7 +58,12 @@ export function s3EventRecord(o: {
       s3SchemaVersion: '1.0',
       configurationId: 'image-pipeline',
       bucket: { name: o.bucket, ownerIdentity: { principalId: principal }, arn: `arn:aws:s3:::${o.bucket}` },
-      object: { key: encodeEventKey(o.key), size: o.size, eTag: o.eTag.replace(/"/g, ''), sequencer: o.sequencer ?? '0' },
+      object: {
+        key: encodeEventKey(o.key),
+        ...(o.size === undefined ? {} : { size: o.size }),
+        ...(o.eTag === undefined ? {} : { eTag: o.eTag.replace(/"/g, '') }),
+        sequencer: o.sequencer ?? '0',
+      },
     },
   };
 }

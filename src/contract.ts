@@ -54,6 +54,19 @@ export const METRIC_DIMENSIONS = {
 /** The folder, under the output prefix, of the failure records. */
 export const FAILURE_FOLDER = '_failed/';
 
+/** The folder, under the output prefix, of the manifests: one JSON document per processed upload. */
+export const MANIFEST_FOLDER = '_manifests/';
+
+/**
+ * The folder, under the output prefix, of the tombstones: a small record that an input was
+ * deleted, carrying the delete's sequencer, so that an older upload's event arriving after the
+ * delete cannot bring its outputs back.
+ */
+export const TOMBSTONE_FOLDER = '_deleted/';
+
+/** Where an S3 Batch Operations backfill keeps its CSV manifests and completion reports, under the output prefix. */
+export const BATCH_FOLDERS = { manifests: '_batch/manifests/', reports: '_batch/reports/' } as const;
+
 /**
  * The user metadata of every object the handler writes for an upload (outputs and failure
  * records): which upload it comes from, so that a newer upload's results are never replaced by an
@@ -134,6 +147,20 @@ export interface PipelineConfig {
   readonly concurrency: number;
   /** Where ImageProcessed / ImageRejected events go; none are sent if unset. */
   readonly events?: EventsConfig;
+  /** Write a manifest beside the outputs of each processed upload, and put it in its ImageProcessed event. */
+  readonly manifest?: boolean;
+  /** A deleted input's outputs, manifest and failure record are deleted (ObjectRemoved events). */
+  readonly processDeletes?: boolean;
+  /** Amazon Rekognition labels of each input, in the manifest and the ImageProcessed event; none if unset. */
+  readonly labels?: LabelsConfig;
+}
+
+/** Which labels Amazon Rekognition DetectLabels returns. */
+export interface LabelsConfig {
+  /** Labels below this confidence (percent) are left out. */
+  readonly minConfidence: number;
+  /** At most this many labels, the most confident first. */
+  readonly maxLabels: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,6 +215,11 @@ export const DEFAULTS = {
   emitEvents: true,
   rejectedImagesAlarmThreshold: 1,
   createDashboard: true,
+  manifest: false,
+  processDeletes: false,
+  /** DetectLabels' own default minimum confidence. */
+  labelsMinConfidence: 55,
+  labelsMaxLabels: 10,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -222,6 +254,10 @@ export const LIMITS = {
    * before it is encoded, as `output-too-large`, so that no accepted input runs past the timeout.
    */
   outputPixels: 40_000_000,
+  /** DetectLabels' MinConfidence, a percentage. */
+  labelsMinConfidence: { min: 0, max: 100 },
+  /** At most 100 labels, so that the manifest stays small and the ImageProcessed event well within EventBridge's 256 KB. */
+  labelsMaxLabels: { min: 1, max: 100 },
 } as const;
 
 /** A variant's name: the first path segment of its output keys. */
@@ -341,6 +377,60 @@ export function sharedBucketProblems(inputPrefix: string, outputPrefix: string, 
   return [`inputBucket and outputBucket are the same bucket${bucket === undefined ? '' : ` ("${bucket}")`}, so inputPrefix `
     + `("${inputPrefix}") and outputPrefix ("${outputPrefix}") overlap: both must be set and neither may start with the other, `
     + 'otherwise every output would trigger the processor again'];
+}
+
+/** An optional number (not necessarily whole) within `range`. */
+export function numberProblems(name: string, v: unknown, range: { min: number; max: number }, isUnknown = known): string[] {
+  if (v === undefined || v === null || isUnknown(v)) return [];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < range.min || v > range.max) {
+    return [`${name} must be a number from ${range.min} to ${range.max}, got ${shown(v)}${typeof v === 'string' ? ' (string)' : ''}`];
+  }
+  return [];
+}
+
+/** The opt-in features as the props and the document both give them. */
+export interface FeaturesInput {
+  readonly manifest?: unknown;
+  readonly processDeletes?: unknown;
+  readonly labels?: unknown;
+}
+
+/** The manifest, deletes and labels settings. */
+export function featuresProblems(o: FeaturesInput, isUnknown = known): string[] {
+  const problems = [
+    ...booleanProblems('manifest', o.manifest, isUnknown),
+    ...booleanProblems('processDeletes', o.processDeletes, isUnknown),
+  ];
+  const labels = o.labels;
+  if (labels === undefined || labels === null || isUnknown(labels)) return problems;
+  if (typeof labels !== 'object' || Array.isArray(labels)) return [...problems, `labels must be an object, got ${shown(labels)}`];
+  const l = labels as Record<string, unknown>;
+  return [
+    ...problems,
+    ...numberProblems('labels.minConfidence', l.minConfidence, LIMITS.labelsMinConfidence, isUnknown),
+    ...integerProblems('labels.maxLabels', l.maxLabels, LIMITS.labelsMaxLabels, isUnknown),
+  ];
+}
+
+/**
+ * The document's fields for the opt-in features, defaults filled in; a feature that is off is
+ * left out, so that a pipeline without them has the same document as before they existed.
+ */
+export function featuresConfig(o: {
+  readonly manifest?: boolean;
+  readonly processDeletes?: boolean;
+  readonly labels?: { readonly minConfidence?: number; readonly maxLabels?: number };
+}): Pick<PipelineConfig, 'manifest' | 'processDeletes' | 'labels'> {
+  return {
+    ...(o.manifest ? { manifest: true } : {}),
+    ...(o.processDeletes ? { processDeletes: true } : {}),
+    ...(o.labels ? {
+      labels: {
+        minConfidence: o.labels.minConfidence ?? DEFAULTS.labelsMinConfidence,
+        maxLabels: o.labels.maxLabels ?? DEFAULTS.labelsMaxLabels,
+      },
+    } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -149,6 +149,7 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
     for (const o of (d.result as { outcomes?: RecordOutcome[] } | null)?.outcomes ?? []) {
       if (o.status === 'processed') out(`processed ${o.key} -> ${o.outputs.map((x) => x.key).join(', ')} (${ms} ms)`);
       else if (o.status === 'rejected') out(`rejected  ${o.key}: ${o.reason} -> ${o.failureRecord} (${ms} ms)`);
+      else if (o.status === 'deleted') out(`deleted   ${o.key}: removed ${o.removed.length ? o.removed.join(', ') : 'nothing'} -> ${o.tombstone} (${ms} ms)`);
       else out(`skipped   ${o.key}: ${o.why}`);
     }
   });
