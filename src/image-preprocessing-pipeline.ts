@@ -11,15 +11,19 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CONFIG_ENV_VAR, DETAIL_TYPES, EVENT_SOURCE, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, type DetailType } from './contract';
+import {
+  CONFIG_ENV_VAR, DEFAULTS, DETAIL_TYPES, EVENT_SOURCE, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, type DetailType, type InputFormat,
+} from './contract';
 import { ImagePreprocessingPipelineProps } from './pipeline-props';
 import { createAlarms, createDashboard } from './private/monitoring';
 import { acknowledgeFindings } from './private/nag';
 import { ProcessImageFunction } from './private/process-image-function';
 import { processorRole } from './private/processor-role';
 import { pipelineDocument, resolveSettings, type PipelineSettings } from './private/settings';
+import { describePipelineForApi } from './private/upload-api-pipeline';
 import { registerInputNotifications } from './private/validation';
 import { SharpLayer } from './sharp-layer';
+import { UploadApi } from './upload-api';
 
 /**
  * Uploads to an S3 bucket become resized images in another: an S3-triggered Lambda function
@@ -67,6 +71,9 @@ export class ImagePreprocessingPipeline extends Construct {
 
   /** The JSON document the processor reads from its `PIPELINE_CONFIG` environment variable. */
   public readonly pipelineConfig: string;
+
+  /** The upload API, when the `uploadApi` prop asks for one. */
+  public readonly uploadApi?: UploadApi;
 
   private readonly processorFunction: lambda.Function;
   private readonly inputPrefix: string;
@@ -159,6 +166,20 @@ export class ImagePreprocessingPipeline extends Construct {
       outputBucket: this.outputBucket,
       outputPrefix,
     });
+    describePipelineForApi(this, {
+      inputBucket: this.inputBucket,
+      outputBucket: this.outputBucket,
+      pipelineConfig: this.pipelineConfig,
+      inputBucketCreated: props.inputBucket === undefined,
+      inputPrefix,
+      outputPrefix,
+      inputSuffixes: props.inputSuffixes ?? [],
+      acceptedFormats: (props.acceptedFormats as readonly InputFormat[] | undefined) ?? DEFAULTS.acceptedFormats,
+      maxInputBytes: props.maxInputBytes?.toBytes() ?? DEFAULTS.maxInputBytes,
+      memorySizeMb: settings.memorySize,
+      alarmTopic: props.alarmTopic,
+    });
+    if (props.uploadApi) this.uploadApi = new UploadApi(this, 'UploadApi', { ...props.uploadApi, pipeline: this });
   }
 
   /**

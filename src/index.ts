@@ -2,3 +2,4 @@ export * from './image-preprocessing-pipeline';
 export * from './pipeline-props';
 export * from './variant';
 export * from './sharp-layer';
+export * from './upload-api';

@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { SharpLayer } from './sharp-layer';
+import type { UploadApiOptions } from './upload-api';
 import { ImageVariant, InputFormat } from './variant';
 
 /**
@@ -288,4 +289,13 @@ export interface ImagePreprocessingPipelineProps {
    * @default - no lifecycle rules
    */
   readonly outputBucketLifecycleRules?: s3.LifecycleRule[];
+
+  /**
+   * An HTTP API in front of the pipeline for end users without AWS credentials: presigned uploads
+   * to new keys under `<inputPrefix>uploads/`, and each upload's state (see `UploadApi`). IAM
+   * authorization unless the options name an authorizer. `{}` makes it with its defaults.
+   *
+   * @default - no upload API
+   */
+  readonly uploadApi?: UploadApiOptions;
 }

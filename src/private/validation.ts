@@ -9,6 +9,7 @@ import * as contract from '../contract';
 import { ImagePreprocessingPipelineProps, TriggerMode } from '../pipeline-props';
 import { ImageFit, InputFormat, OutputFormat } from '../variant';
 import { DEFAULT_ARCHITECTURE } from './architecture';
+import { uploadApiProblems } from './upload-api-validation';
 
 // The public enums are the contract's lists under jsii-friendly names: these lines fail to
 // compile if an enum and its list ever hold different values.
@@ -99,6 +100,14 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
   createdOnly('inputBucketCors', props.inputBucketCors, props.inputBucket, 'inputBucket');
   createdOnly('inputBucketLifecycleRules', props.inputBucketLifecycleRules, props.inputBucket, 'inputBucket');
   createdOnly('outputBucketLifecycleRules', props.outputBucketLifecycleRules, props.outputBucket, 'outputBucket');
+  if (props.uploadApi !== undefined) {
+    errors.push(...uploadApiProblems(props.uploadApi, {
+      inputSuffixes: suffixes,
+      acceptedFormats: props.acceptedFormats ?? contract.DEFAULTS.acceptedFormats,
+      maxInputBytes: props.maxInputBytes?.toBytes() ?? contract.DEFAULTS.maxInputBytes,
+      memorySizeMb: props.memorySize ?? contract.DEFAULTS.memorySizeMb,
+    }, 'uploadApi.'));
+  }
   const layerArch = props.sharpLayer?.architecture;
   const processorArch = props.architecture ?? DEFAULT_ARCHITECTURE;
   if (layerArch !== undefined && layerArch.name !== processorArch.name) {
