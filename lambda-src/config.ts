@@ -5,9 +5,9 @@
  * refuse to start on a bad one.
  */
 import * as contract from '../src/contract';
-import type { EventsConfig, PipelineConfig, VariantConfig } from '../src/contract';
+import type { EventsConfig, PipelineConfig, RuleConfig, VariantConfig } from '../src/contract';
 
-export type { EventsConfig, Fit, InputFormat, OutputFormat, PipelineConfig, VariantConfig } from '../src/contract';
+export type { EventsConfig, Fit, InputFormat, OutputFormat, PipelineConfig, RuleConfig, VariantConfig } from '../src/contract';
 
 /** A PIPELINE_CONFIG that cannot be used. The message says which field and why. */
 export class ConfigError extends Error {
@@ -41,14 +41,17 @@ export function validatePipelineConfig(doc: unknown): PipelineConfig {
   const outputBucket = requiredString(o, 'outputBucket');
   const inputBucket = optionalString(o, 'inputBucket');
   const { DEFAULTS, LIMITS } = contract;
-  const variantsRaw = o.variants ?? [contract.DEFAULT_VARIANT];
-  if (!Array.isArray(variantsRaw) || variantsRaw.length === 0) {
+  const rulesRaw = o.rules ?? undefined;
+  // With rules, the variants are the rules'; a document may say so with an empty list.
+  const variantsGiven = Array.isArray(o.variants) && o.variants.length === 0 && rulesRaw !== undefined ? undefined : o.variants;
+  const variantsRaw = rulesRaw !== undefined ? [] : o.variants ?? [contract.DEFAULT_VARIANT];
+  if (rulesRaw === undefined && (!Array.isArray(variantsRaw) || variantsRaw.length === 0)) {
     throw new ConfigError('variants must be a non-empty array');
   }
   check(
     contract.prefixProblems('inputPrefix', o.inputPrefix),
     contract.prefixProblems('outputPrefix', o.outputPrefix),
-    contract.variantsProblems(variantsRaw),
+    rulesRaw === undefined ? contract.variantsProblems(variantsRaw) : contract.rulesProblems(rulesRaw, variantsGiven),
     contract.acceptedFormatsProblems(o.acceptedFormats),
     contract.integerProblems('maxInputPixels', o.maxInputPixels, LIMITS.maxInputPixels),
     contract.integerProblems('maxInputBytes', o.maxInputBytes, LIMITS.maxInputBytes),
@@ -58,8 +61,10 @@ export function validatePipelineConfig(doc: unknown): PipelineConfig {
   );
   const inputPrefix = (o.inputPrefix ?? DEFAULTS.inputPrefix) as string;
   const outputPrefix = (o.outputPrefix ?? DEFAULTS.outputPrefix) as string;
+  const rules = (rulesRaw as RuleConfig[] | undefined)?.map(contract.completeRule);
   if (inputBucket !== undefined && inputBucket === outputBucket) {
-    check(contract.sharedBucketProblems(inputPrefix, outputPrefix, outputBucket));
+    const prefixes = rules === undefined ? [inputPrefix] : rules.map((r) => `${inputPrefix}${r.prefix}`);
+    check(...prefixes.map((prefix) => contract.sharedBucketProblems(prefix, outputPrefix, outputBucket)));
   }
 
   return {
@@ -69,6 +74,7 @@ export function validatePipelineConfig(doc: unknown): PipelineConfig {
     inputPrefix,
     outputPrefix,
     variants: (variantsRaw as VariantConfig[]).map(contract.completeVariant),
+    ...(rules === undefined ? {} : { rules }),
     acceptedFormats: (o.acceptedFormats as PipelineConfig['acceptedFormats'] | undefined) ?? DEFAULTS.acceptedFormats,
     maxInputPixels: (o.maxInputPixels as number | undefined) ?? DEFAULTS.maxInputPixels,
     maxInputBytes: (o.maxInputBytes as number | undefined) ?? DEFAULTS.maxInputBytes,

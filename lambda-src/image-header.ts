@@ -20,6 +20,8 @@ export interface Header {
   readonly layout: string;
   /** EXIF orientation, 1 when none. */
   readonly orientation: number;
+  /** Frames (pages) of an animated or multi-page image, 1 for others. */
+  readonly pages: number;
 }
 
 /** Bytes a whole-image decode holds, for the layouts that need one. */
@@ -73,7 +75,7 @@ export async function readHeader(input: Buffer, svgAccepted: boolean): Promise<H
   // The common case without a sharp call; a baseline JPEG is decoded in strips.
   const jpeg = plainJpegFrame(input);
   if (jpeg) {
-    return { format: 'jpeg', width: jpeg.width, height: jpeg.height, hasAlpha: false, layout: 'JPEG', orientation: jpegExifOrientation(input) ?? 1 };
+    return { format: 'jpeg', width: jpeg.width, height: jpeg.height, hasAlpha: false, layout: 'JPEG', orientation: jpegExifOrientation(input) ?? 1, pages: 1 };
   }
   let meta: sharp.Metadata;
   try {
@@ -107,6 +109,7 @@ export async function readHeader(input: Buffer, svgAccepted: boolean): Promise<H
     fullFrameBytes: fullFrameBytes(format, meta, meta.width, height, input),
     layout,
     orientation: meta.orientation ?? 1,
+    pages: Math.max(1, meta.pages ?? 1),
   };
 }
 

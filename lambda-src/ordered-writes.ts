@@ -16,7 +16,7 @@
  */
 import { createHash } from 'crypto';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { MAX_SOURCE_KEY_METADATA, SOURCE_METADATA } from '../src/contract';
+import { LIMITS, MAX_SOURCE_KEY_METADATA, metadataBytes, SOURCE_METADATA } from '../src/contract';
 
 /** The upload a write comes from. */
 export interface Source {
@@ -34,14 +34,22 @@ export interface Existing {
 /** How an object already there compares with the upload about to write over it. */
 export type Order = 'older' | 'newer' | 'same' | 'other-key';
 
-/** The user metadata that records `source` on an object. */
-export function sourceMetadata(source: Source): Record<string, string> {
+/**
+ * The user metadata that records `source` on an object. `room`: the bytes of S3's user metadata
+ * left to it (by an output's own metadata); `source-key` is left out when it does not fit.
+ */
+export function sourceMetadata(source: Source, room: number = LIMITS.userMetadataBytes): Record<string, string> {
   const encoded = encodeURIComponent(source.key);
-  return {
-    ...(encoded.length <= MAX_SOURCE_KEY_METADATA ? { [SOURCE_METADATA.key]: encoded } : {}),
+  const required = {
     [SOURCE_METADATA.keyHash]: keyHash(source.key),
     [SOURCE_METADATA.eTag]: unquote(source.eTag ?? ''),
     [SOURCE_METADATA.sequencer]: source.sequencer ?? '',
+  };
+  const fits = encoded.length <= MAX_SOURCE_KEY_METADATA
+    && metadataBytes(required) + SOURCE_METADATA.key.length + encoded.length <= room;
+  return {
+    ...(fits ? { [SOURCE_METADATA.key]: encoded } : {}),
+    ...required,
   };
 }
 
@@ -81,6 +89,10 @@ export interface PutRequest {
   readonly key: string;
   readonly body: Buffer | string;
   readonly contentType: string;
+  readonly cacheControl?: string;
+  readonly contentDisposition?: string;
+  /** User metadata; the source's (`source-*`) is written over it. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** Attempts of one compare-and-swap before the write is left to Lambda's retries. */
@@ -98,7 +110,8 @@ export class OrderedWriter {
    * @returns the written object's ETag, or undefined when a newer upload's object is there
    */
   async put(put: PutRequest, source: Source): Promise<string | undefined> {
-    const Metadata = sourceMetadata(source);
+    const Metadata = put.metadata === undefined ? sourceMetadata(source)
+      : { ...put.metadata, ...sourceMetadata(source, LIMITS.userMetadataBytes - metadataBytes(put.metadata)) };
     let collided = false;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const existing = attempt === 0 ? undefined : await this.head(put.key);
@@ -116,6 +129,8 @@ export class OrderedWriter {
           Key: put.key,
           Body: put.body,
           ContentType: put.contentType,
+          ...(put.cacheControl === undefined ? {} : { CacheControl: put.cacheControl }),
+          ...(put.contentDisposition === undefined ? {} : { ContentDisposition: put.contentDisposition }),
           Metadata,
           ...(existing === undefined ? { IfNoneMatch: '*' } : { IfMatch: existing.eTag }),
         }));

@@ -1,9 +1,19 @@
-/** Where the handler writes an input's results in the output bucket. */
-import { FAILURE_FOLDER, type PipelineConfig } from '../src/contract';
+/** Where the handler writes an input's results in the output bucket, and which variants an input gets. */
+import {
+  DEFAULT_KEY_TEMPLATE, FAILURE_FOLDER, OUTPUT_EXTENSIONS, renderKeyTemplate, type PipelineConfig, type RuleConfig, type VariantConfig,
+} from '../src/contract';
 
-/** The output key of a variant: `<outputPrefix><variant>/<input key less inputPrefix and extension>.<ext>`. */
-export function variantKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string, variant: string, extension: string): string {
-  return `${config.outputPrefix}${variant}/${stripExtension(relativeKey(config, inputKey))}.${extension}`;
+type Layout = Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'> & Partial<Pick<PipelineConfig, 'variants' | 'rules'>>;
+
+/**
+ * The output key of a variant: `<outputPrefix>` and the variant's key template (by default
+ * `<variant>/<input key less inputPrefix and extension>.<ext>`). `variant` is the variant, or its
+ * name: then its template is looked up in `config` (the rule of `inputKey`, or `variants`), and the
+ * default one is used when `config` has no variant of that name.
+ */
+export function variantKey(config: Layout, inputKey: string, variant: string | Pick<VariantConfig, 'name' | 'key' | 'width' | 'height'>, extension: string): string {
+  const v = typeof variant === 'string' ? findVariant(config, inputKey, variant) ?? { name: variant } : variant;
+  return `${config.outputPrefix}${renderKeyTemplate(v.key ?? DEFAULT_KEY_TEMPLATE, v, relativeKey(config, inputKey), extension)}`;
 }
 
 /** Where the failure record of an input goes: `<outputPrefix>_failed/<input key less inputPrefix>.json`. */
@@ -11,12 +21,45 @@ export function failureKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputP
   return `${config.outputPrefix}${FAILURE_FOLDER}${relativeKey(config, inputKey)}.json`;
 }
 
-function relativeKey(config: Pick<PipelineConfig, 'inputPrefix'>, key: string): string {
-  return key.startsWith(config.inputPrefix) ? key.slice(config.inputPrefix.length) : key;
+/** The rule an input key falls under (its key less the input prefix starts with the rule's prefix); undefined under none. */
+export function ruleFor(config: Pick<PipelineConfig, 'inputPrefix'> & Partial<Pick<PipelineConfig, 'rules'>>, inputKey: string): RuleConfig | undefined {
+  const relative = relativeKey(config, inputKey);
+  return config.rules?.find((r) => relative.startsWith(r.prefix));
 }
 
-function stripExtension(key: string): string {
-  const slash = key.lastIndexOf('/');
-  const dot = key.lastIndexOf('.');
-  return dot > slash + 1 ? key.slice(0, dot) : key;
+/**
+ * The variants an input key is made into: the pipeline's, or those of the rule it falls under;
+ * undefined when the pipeline has rules and the key is under none.
+ */
+export function variantsFor(config: Pick<PipelineConfig, 'inputPrefix' | 'variants'> & Partial<Pick<PipelineConfig, 'rules'>>, inputKey: string): readonly VariantConfig[] | undefined {
+  if (config.rules === undefined) return config.variants;
+  return ruleFor(config, inputKey)?.variants;
+}
+
+/** Why a key under no rule is skipped. */
+export function noRuleReason(config: Pick<PipelineConfig, 'inputPrefix'> & Partial<Pick<PipelineConfig, 'rules'>>): string {
+  const prefixes = (config.rules ?? []).map((r) => `"${config.inputPrefix}${r.prefix}"`).join(', ');
+  return `key is under no rule's prefix (rules: ${prefixes})`;
+}
+
+/**
+ * Every output key an upload of `key` can have: each of its variants', in each extension it may be
+ * written with (any, for `original` and for a variant whose never-larger guard keeps the source).
+ */
+export function possibleOutputKeys(config: Layout & Pick<PipelineConfig, 'variants'>, key: string): string[] {
+  return (variantsFor(config, key) ?? []).flatMap((v) => variantExtensions(v).map((ext) => variantKey(config, key, v, ext)));
+}
+
+/** The extensions a variant's outputs may have. */
+export function variantExtensions(v: Pick<VariantConfig, 'format' | 'whenLarger'>): string[] {
+  return v.format === 'original' || v.whenLarger === 'keep-source' ? Object.values(OUTPUT_EXTENSIONS) : [OUTPUT_EXTENSIONS[v.format]];
+}
+
+function findVariant(config: Layout, inputKey: string, name: string): VariantConfig | undefined {
+  if (config.variants === undefined && config.rules === undefined) return undefined;
+  return variantsFor({ variants: [], ...config }, inputKey)?.find((v) => v.name === name);
+}
+
+function relativeKey(config: Pick<PipelineConfig, 'inputPrefix'>, key: string): string {
+  return key.startsWith(config.inputPrefix) ? key.slice(config.inputPrefix.length) : key;
 }

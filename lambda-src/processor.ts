@@ -9,10 +9,12 @@ import { removeResults, tombstoneKey } from './deletes';
 import { LABELS_NEED_AWS, type LabelDetector } from './labels';
 import { buildManifest, fingerprint, manifestKey, withManifest } from './manifest';
 import { OrderedWriter, type Existing, type Source } from './ordered-writes';
+import { checkOutputMetadata, copiesUserMetadata, outputHeaders } from './output-headers';
+import { noRuleReason, possibleOutputKeys as outputKeysOf, variantExtensions, variantsFor } from './output-keys';
 import { decodeKey } from './s3-event';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
 import {
-  DETAIL_TYPES, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, OUTPUT_EXTENSIONS, SOURCE_METADATA, type DetailType, type PipelineConfig,
+  DETAIL_TYPES, METRIC_DIMENSIONS, METRIC_NAMES, METRICS_NAMESPACE, SOURCE_METADATA, type DetailType, type PipelineConfig,
 } from '../src/contract';
 
 /** The parts of an S3 event record the handler reads. */
@@ -205,6 +207,8 @@ export class ImageProcessor {
       return this.skip(key, 'key is under the output prefix');
     }
     if (removal) return this.removed(bucket, key, record);
+    const variants = variantsFor(this.config, key);
+    if (variants === undefined) return this.skip(key, noRuleReason(this.config));
     if (size === 0 && key.endsWith('/')) {
       return this.skip(key, 'a folder marker (an empty key ending in "/"), not an image');
     }
@@ -220,24 +224,48 @@ export class ImageProcessor {
       if (size !== undefined && size > maxBytes) {
         throw new ImageRejectedError('too-many-bytes', `the object has ${size} bytes, more than the limit of ${maxBytes}`);
       }
-      const got = await this.get(bucket, key, eTag);
+      const copies = copiesUserMetadata(variants);
+      const inputMeta: { metadata?: Record<string, string> } = {};
+      const got = await this.get(bucket, key, eTag, copies ? inputMeta : undefined);
       if (got === undefined) {
         return this.skip(key, 'the object changed or was deleted since the event; its own event follows');
       }
       body = got;
       // Rekognition reads the object itself, while the transform runs.
       const labels = this.config.labels && this.services.labels ? settled(this.services.labels.detect(bucket, key, body)) : undefined;
-      const result = await transformImage(body, this.policy);
+      if (copies) checkOutputMetadata(variants, inputMeta.metadata);
+      const result = await transformImage(body, variants === this.config.variants ? this.policy : { ...this.policy, variants });
       const described = this.config.manifest ? await fingerprint(body, this.config.maxInputPixels) : undefined;
       const labelled = labels === undefined ? undefined : await labels();
       const outputs: ProcessedOutput[] = [];
       const written: { key: string; eTag: string }[] = [];
       for (const out of result.outputs) {
-        const outKey = variantKey(this.config, key, out.variant, out.extension);
-        const outETag = await this.writer.put({ key: outKey, body: out.body, contentType: out.contentType }, source);
-        if (outETag === undefined) return await this.superseded(key, written);
-        written.push({ key: outKey, eTag: outETag });
-        outputs.push({ variant: out.variant, key: outKey, bytes: out.body.length, width: out.width, height: out.height, format: out.format });
+        const v = variants.find((x) => x.name === out.variant)!;
+        const outKey = variantKey(this.config, key, v, out.extension);
+        const skipped = out.note?.guard === 'skipped';
+        if (!skipped) {
+          const outETag = await this.writer.put({
+            key: outKey, body: out.body, contentType: out.contentType, ...outputHeaders(v, inputMeta.metadata),
+          }, source);
+          if (outETag === undefined) return await this.superseded(key, written);
+          written.push({ key: outKey, eTag: outETag });
+        }
+        // A guarded variant's output may change extension (the source kept) or go (skipped): what an
+        // older upload of the key left at its other keys goes, so that none looks current.
+        if (v.whenLarger === 'keep-source' || v.whenLarger === 'skip') {
+          for (const other of variantExtensions(v).map((ext) => variantKey(this.config, key, v, ext))) {
+            if ((skipped || other !== outKey) && await this.writer.newerAfterClearingOlder(other, source)) return await this.superseded(key, written);
+          }
+        }
+        outputs.push({
+          variant: out.variant,
+          key: outKey,
+          bytes: out.body.length,
+          width: out.width,
+          height: out.height,
+          format: out.format,
+          ...(out.note ? { note: out.note } : {}),
+        });
       }
       // A newer upload of the key that was rejected wins; an older one's failure record goes.
       const failureRecord = failureKey(this.config, key);
@@ -384,13 +412,16 @@ export class ImageProcessor {
   }
 
   /** Reads the object as it was when the event was sent; undefined if it has changed or gone since. */
-  private async get(bucket: string, key: string, eTag: string | undefined): Promise<Buffer | undefined> {
+  private async get(bucket: string, key: string, eTag: string | undefined,
+    meta?: { metadata?: Record<string, string> }): Promise<Buffer | undefined> {
     try {
       const res = await this.s3.send(new GetObjectCommand({
         Bucket: bucket,
         Key: key,
         IfMatch: eTag ? `"${eTag.replace(/"/g, '')}"` : undefined,
       }));
+      // The input's user metadata, for variants that copy it.
+      if (meta) meta.metadata = res.Metadata ?? {};
       if (!res.Body) return Buffer.alloc(0);
       const bytes = await res.Body.transformToByteArray();
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -459,12 +490,9 @@ function safeKey(record: S3EventRecordLike): string {
   }
 }
 
-/** Every output key an upload of `key` can have: each variant's, in each format it may be encoded in. */
+/** Every output key an upload of `key` can have: each of its variants', in each format it may be encoded in. */
 export function possibleOutputKeys(config: PipelineConfig, key: string): string[] {
-  return config.variants.flatMap((v) => {
-    const extensions = v.format === 'original' ? Object.values(OUTPUT_EXTENSIONS) : [OUTPUT_EXTENSIONS[v.format]];
-    return extensions.map((ext) => variantKey(config, key, v.name, ext));
-  });
+  return outputKeysOf(config, key);
 }
 
 function safeDecode(s: string): string {

@@ -60,10 +60,16 @@ export interface VariantOutput {
   readonly format: EncodedFormat;
   readonly extension: string;
   readonly contentType: string;
+  /** What to write; empty when the never-larger guard skipped the variant. */
   readonly body: Buffer;
   readonly width: number;
+  /** The height of one frame, for an animation. */
   readonly height: number;
   readonly channels: number;
+  /** Frames, when the output is an animation. */
+  readonly frames?: number;
+  /** Set when the never-larger guard acted: `kept-source` (body is the input's) or `skipped` (nothing to write). */
+  readonly note?: { readonly guard: 'kept-source' | 'skipped'; readonly reason: string };
 }
 
 export interface TransformResult {
@@ -118,17 +124,43 @@ export async function checkInput(input: Buffer, policy: TransformPolicy): Promis
       + `${mib(header.fullFrameBytes)} MiB at once, more than the ${mib(policy.memoryBudgetBytes)} MiB this function can spare for one image`);
   }
 
+  // An animation a variant keeps: every frame counts, for pixels, memory and the output's size.
+  const frames = policy.variants.some((v) => animates(v, header)) ? header.pages : 1;
+  if (frames > 1) {
+    if (frames > LIMITS.animationFrames) {
+      throw new ImageRejectedError('too-many-frames', `the animation has ${frames} frames, more than the limit of ${LIMITS.animationFrames} for a variant that keeps them`);
+    }
+    if (pixels * frames > policy.maxInputPixels) {
+      throw new ImageRejectedError('too-many-pixels', `the animation is ${frames} frames of ${header.width}x${header.height} `
+        + `(${pixels * frames} pixels), more than the limit of ${policy.maxInputPixels}`);
+    }
+    const frameBytes = header.fullFrameBytes ?? pixels * 4;
+    if (policy.memoryBudgetBytes !== undefined && frameBytes * frames + INPUT_BYTES_HELD * input.length > policy.memoryBudgetBytes) {
+      const mib = (n: number) => Math.ceil(n / 1024 / 1024);
+      throw new ImageRejectedError('too-many-pixels', `decoding this animation of ${frames} frames of ${header.width}x${header.height} needs about `
+        + `${mib(frameBytes * frames)} MiB at once, more than the ${mib(policy.memoryBudgetBytes)} MiB this function can spare for one image`);
+    }
+  }
+
   // Displayed size: EXIF orientation 5 to 8 turns the image a quarter, and it is applied.
   const turned = header.orientation >= 5;
   const shown = { width: turned ? header.height : header.width, height: turned ? header.width : header.height };
   for (const v of policy.variants) {
     const out = outputSize(shown.width, shown.height, v);
-    if (out.width > LIMITS.dimension.max || out.height > LIMITS.dimension.max || out.width * out.height > LIMITS.outputPixels) {
-      throw new ImageRejectedError('output-too-large', `variant ${v.name} would be ${out.width}x${out.height} from this `
+    const n = animates(v, header) ? header.pages : 1;
+    if (out.width > LIMITS.dimension.max || out.height > LIMITS.dimension.max || out.width * out.height * n > LIMITS.outputPixels) {
+      throw new ImageRejectedError('output-too-large', `variant ${v.name} would be ${out.width}x${out.height}${n > 1 ? ` in ${n} frames` : ''} from this `
         + `${shown.width}x${shown.height} image: more than ${LIMITS.dimension.max} pixels on an edge or ${LIMITS.outputPixels} pixels in all`);
     }
   }
   return header;
+}
+
+/** True when variant `v` keeps the frames of this input: it asks to, the input is animated, and the format keeps frames. */
+export function animates(v: Pick<VariantConfig, 'animated' | 'format'>, header: Pick<Header, 'pages' | 'format'>): boolean {
+  if (v.animated !== true || header.pages <= 1) return false;
+  const format = encodedFormat(v.format, header.format);
+  return format === 'gif' || format === 'webp';
 }
 
 /** Decodes `input` once and encodes every configured variant. */
@@ -137,10 +169,12 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
 
   const render = async (failOn: sharp.FailOnOptions): Promise<VariantOutput[]> => {
     const outputs: VariantOutput[] = [];
-    if (policy.variants.length === 1 || policy.keepMetadata) {
-      // Straight from the encoded input (the metadata to keep is there, not in decoded pixels).
+    if (policy.variants.length === 1 || policy.keepMetadata || policy.variants.some((v) => animates(v, header))) {
+      // Straight from the encoded input (the metadata to keep is there, not in decoded pixels; an
+      // animation's frames too).
       for (const v of policy.variants) {
-        outputs.push(await encode(decoder(input, policy, failOn), v, header.format, policy.keepMetadata, header));
+        const all = animates(v, header);
+        outputs.push(await encode(decoder(input, policy, failOn, all), v, header.format, policy.keepMetadata, header, all ? header.pages : 1));
       }
     } else {
       // One decode, shrunk on load to the largest size any variant needs, then every variant from it.
@@ -151,13 +185,18 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
     }
     return outputs;
   };
-  const result = (outputs: VariantOutput[]): TransformResult =>
-    ({ inputFormat: header.format, inputWidth: header.width, inputHeight: header.height, outputs });
+  const result = async (outputs: VariantOutput[]): Promise<TransformResult> =>
+    ({
+      inputFormat: header.format,
+      inputWidth: header.width,
+      inputHeight: header.height,
+      outputs: await guarded(outputs, input, header, policy.variants),
+    });
   const corrupt = (e: unknown) => new ImageRejectedError('corrupt-image', `the image could not be decoded: ${(e as Error).message}`);
 
   if (header.format !== 'jpeg') {
     try {
-      return result(await render('error'));
+      return await result(await render('error'));
     } catch (e) {
       throw e instanceof ImageRejectedError ? e : corrupt(e);
     }
@@ -167,13 +206,13 @@ export async function transformImage(input: Buffer, policy: TransformPolicy): Pr
   // pixels whole (extraneous bytes between segments, common in camera files), it is decoded again
   // failing on errors only.
   try {
-    return result(await render('warning'));
+    return await result(await render('warning'));
   } catch (e) {
     if (e instanceof ImageRejectedError) throw e;
     if (DAMAGED_JPEG_SCAN.test((e as Error).message)) throw corrupt(e);
   }
   try {
-    return result(await render('error'));
+    return await result(await render('error'));
   } catch (e) {
     throw e instanceof ImageRejectedError ? e : corrupt(e);
   }
@@ -220,15 +259,49 @@ export function outputSize(width: number, height: number, v: Pick<VariantConfig,
   return { width: edge(scaled.width, v.width), height: edge(scaled.height, v.height) };
 }
 
-function decoder(input: Buffer, policy: TransformPolicy, failOn: sharp.FailOnOptions): sharp.Sharp {
+/** `allPages`: every frame of an animation (sharp's limitInputPixels then counts them all). */
+function decoder(input: Buffer, policy: TransformPolicy, failOn: sharp.FailOnOptions, allPages = false): sharp.Sharp {
   return sharp(input, {
     limitInputPixels: policy.maxInputPixels,
     // 'error' rejects truncated and corrupt data and tolerates warnings; see transformImage for JPEG.
     failOn,
     sequentialRead: true,
     autoOrient: true,
-    pages: 1,
+    pages: allPages ? -1 : 1,
   });
+}
+
+/**
+ * The never-larger guard: a variant with `whenLarger` whose output is larger in bytes than the
+ * input keeps the input's bytes (`keep-source`; never an SVG, which is skipped instead) or is
+ * skipped (`skip`).
+ */
+async function guarded(outputs: VariantOutput[], input: Buffer, header: Header, variants: readonly VariantConfig[]): Promise<VariantOutput[]> {
+  if (!variants.some((v) => v.whenLarger === 'keep-source' || v.whenLarger === 'skip')) return outputs;
+  const byName = new Map(variants.map((v) => [v.name, v]));
+  let source: Promise<sharp.Metadata> | undefined;
+  return Promise.all(outputs.map(async (out): Promise<VariantOutput> => {
+    const action = byName.get(out.variant)?.whenLarger;
+    if (action === undefined || action === 'write' || out.body.length <= input.length) return out;
+    const larger = `the ${out.format} output (${out.body.length} bytes) is larger than the input (${input.length} bytes)`;
+    if (action === 'skip' || header.format === 'svg') {
+      const why = action === 'skip' ? larger : `${larger}; an SVG input is never written as an output`;
+      return { ...out, body: Buffer.alloc(0), note: { guard: 'skipped', reason: why } };
+    }
+    const meta = await (source ??= sharp(input, { limitInputPixels: false }).metadata());
+    const format = header.format;
+    return {
+      variant: out.variant,
+      format,
+      ...ENCODINGS[format],
+      body: input,
+      width: header.width,
+      height: header.height,
+      channels: meta.channels ?? 3,
+      ...(header.pages > 1 ? { frames: header.pages } : {}),
+      note: { guard: 'kept-source', reason: `${larger}; the input is written unchanged` },
+    };
+  }));
 }
 
 async function decodeShared(
@@ -254,7 +327,7 @@ interface SourceInfo {
 }
 
 async function encode(
-  img: sharp.Sharp, v: VariantConfig, inputFormat: InputFormat, keepMetadata: boolean, source: SourceInfo,
+  img: sharp.Sharp, v: VariantConfig, inputFormat: InputFormat, keepMetadata: boolean, source: SourceInfo, frames = 1,
 ): Promise<VariantOutput> {
   const format = encodedFormat(v.format, inputFormat);
   let p = img;
@@ -267,6 +340,7 @@ async function encode(
       background: v.background,
       // Close to the original's bicubic, and cheaper than the default lanczos3.
       kernel: sharp.kernel.mitchell,
+      ...(v.position === undefined ? {} : { position: v.position }),
     });
   }
   if (format === 'jpeg' && source.hasAlpha) {
@@ -294,8 +368,9 @@ async function encode(
     ...ENCODINGS[format],
     body: data,
     width: info.width,
-    height: info.height,
+    height: frames > 1 ? Math.round(info.height / frames) : info.height,
     channels: info.channels,
+    ...(frames > 1 ? { frames } : {}),
   };
 }
 

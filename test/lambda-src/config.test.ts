@@ -208,7 +208,7 @@ describe('validation', () => {
     expectConfigError(variantDoc({ fit }), /variants\[0\]\.fit/);
   });
 
-  test.each(['gif', 'jpg', 'JPEG', 'svg', true])('fails when format is %j', (format) => {
+  test.each(['jpg', 'JPEG', 'svg', 'heic', true])('fails when format is %j', (format) => {
     expectConfigError(variantDoc({ format }), /variants\[0\]\.format/);
   });
 

@@ -12,6 +12,8 @@ export interface StoredObject {
   readonly eTag: string;
   readonly metadata: Record<string, string>;
   readonly contentType?: string;
+  readonly cacheControl?: string;
+  readonly contentDisposition?: string;
 }
 
 type CommandName = 'GetObject' | 'PutObject' | 'HeadObject' | 'DeleteObject';
@@ -38,6 +40,8 @@ interface PutInput {
   IfNoneMatch?: string;
   Metadata?: Record<string, string>;
   ContentType?: string;
+  CacheControl?: string;
+  ContentDisposition?: string;
 }
 
 export class FakeS3 {
@@ -75,9 +79,9 @@ export class FakeS3 {
   }
 
   /** Writes an object as an upload would; returns its eTag (unquoted). */
-  upload(bucket: string, key: string, body: Buffer): string {
+  upload(bucket: string, key: string, body: Buffer, metadata: Record<string, string> = {}): string {
     const eTag = createHash('md5').update(body).digest('hex');
-    this.objects.set(`${bucket}/${key}`, { body, eTag: `"${eTag}"`, metadata: {} });
+    this.objects.set(`${bucket}/${key}`, { body, eTag: `"${eTag}"`, metadata });
     return eTag;
   }
 
@@ -126,7 +130,14 @@ export class FakeS3 {
     }
     const body = Buffer.from(input.Body);
     const eTag = `"${createHash('md5').update(body).update(String(Math.random())).digest('hex')}"`;
-    this.objects.set(id, { body, eTag, metadata: { ...input.Metadata }, contentType: input.ContentType });
+    this.objects.set(id, {
+      body,
+      eTag,
+      metadata: { ...input.Metadata },
+      contentType: input.ContentType,
+      cacheControl: input.CacheControl,
+      contentDisposition: input.ContentDisposition,
+    });
     return { ETag: eTag };
   }
 

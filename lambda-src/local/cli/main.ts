@@ -245,7 +245,8 @@ async function processCommand(args: string[]): Promise<number> {
       formatBytes(r.bytesIn),
       formatBytes(r.outputs.reduce((t, o) => t + o.bytes, 0)),
       r.ms.toFixed(1),
-      r.error ? `${r.error.reason}` : r.outputs.map((o) => path.relative(values.out!, o.path)).join(', '),
+      r.error ? `${r.error.reason}` : r.skipped ? `skipped: ${r.skipped}`
+        : r.outputs.map((o) => `${path.relative(values.out!, o.path)}${o.note ? ` (${o.note.guard})` : ''}`).join(', '),
     ]))}\n`);
     const bytesIn = results.reduce((t, r) => t + r.bytesIn, 0);
     const bytesOut = results.reduce((t, r) => t + r.outputs.reduce((u, o) => u + o.bytes, 0), 0);

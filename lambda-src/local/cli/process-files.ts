@@ -6,13 +6,27 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { PipelineConfig } from '../../config';
+import { outputHeaders, type OutputHeaders } from '../../output-headers';
+import { noRuleReason, variantsFor } from '../../output-keys';
 import { configureSharp, ImageRejectedError, transformImage, variantKey, type RejectReason } from '../../transform';
 
 export interface FileResult {
   readonly file: string;
   readonly bytesIn: number;
-  readonly outputs: { path: string; bytes: number; width: number; height: number; channels: number }[];
+  readonly outputs: {
+    path: string;
+    bytes: number;
+    width: number;
+    height: number;
+    channels: number;
+    /** What the never-larger guard did; a `skipped` output was not written. */
+    note?: { guard: 'kept-source' | 'skipped'; reason: string };
+    /** The headers and metadata the pipeline would give the object (a file cannot carry them). */
+    headers?: OutputHeaders;
+  }[];
   readonly ms: number;
+  /** Why the file was not processed, when the pipeline's rules give its path no variants. */
+  readonly skipped?: string;
   readonly error?: { reason: RejectReason | 'unreadable' | 'unwritable'; message: string };
   /** Outputs that another input file had written too (`a.jpg` and `a.png` make one `a.jpg`): this file's replaced it. */
   readonly collisions?: { path: string; otherFile: string }[];
@@ -74,13 +88,24 @@ async function processOne(f: { file: string; relative: string }, outDir: string,
   } catch (e) {
     return { file: f.file, bytesIn: 0, outputs: [], ms: ms(), error: { reason: 'unreadable', message: (e as Error).message } };
   }
+  // The file's path under the folder is its key under the input prefix.
+  const layout = { ...config, inputPrefix: '' };
+  const variants = variantsFor(layout, f.relative);
+  if (variants === undefined) return { file: f.file, bytesIn: input.length, outputs: [], ms: ms(), skipped: noRuleReason(layout) };
   try {
-    const result = await transformImage(input, config);
-    const outputs = [];
+    const result = await transformImage(input, variants === config.variants ? config : { ...config, variants });
+    const outputs: FileResult['outputs'] = [];
     const collisions: { path: string; otherFile: string }[] = [];
     for (const o of result.outputs) {
-      const key = variantKey({ inputPrefix: '', outputPrefix: config.outputPrefix }, f.relative, o.variant, o.extension);
+      const v = variants.find((x) => x.name === o.variant)!;
+      const key = variantKey(layout, f.relative, v, o.extension);
       const out = path.join(outDir, ...key.split('/'));
+      const headers = outputHeaders(v, undefined);
+      const extra = { ...(o.note ? { note: o.note } : {}), ...(Object.keys(headers).length ? { headers } : {}) };
+      if (o.note?.guard === 'skipped') {
+        outputs.push({ path: out, bytes: 0, width: o.width, height: o.height, channels: o.channels, ...extra });
+        continue;
+      }
       const other = writers.get(out);
       if (other !== undefined && other !== f.file) collisions.push({ path: out, otherFile: other });
       writers.set(out, f.file);
@@ -90,7 +115,7 @@ async function processOne(f: { file: string; relative: string }, outDir: string,
       } catch (e) {
         return { file: f.file, bytesIn: input.length, outputs, ms: ms(), error: { reason: 'unwritable', message: (e as Error).message } };
       }
-      outputs.push({ path: out, bytes: o.body.length, width: o.width, height: o.height, channels: o.channels });
+      outputs.push({ path: out, bytes: o.body.length, width: o.width, height: o.height, channels: o.channels, ...extra });
     }
     return { file: f.file, bytesIn: input.length, outputs, ms: ms(), ...(collisions.length ? { collisions } : {}) };
   } catch (e) {
