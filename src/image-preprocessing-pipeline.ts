@@ -18,7 +18,7 @@ import { ImagePreprocessingPipelineProps } from './pipeline-props';
 import { createAlarms, createDashboard } from './private/monitoring';
 import { acknowledgeFindings } from './private/nag';
 import { ProcessImageFunction } from './private/process-image-function';
-import { processorRole } from './private/processor-role';
+import { batchOperationsRole, processorRole } from './private/processor-role';
 import { pipelineDocument, resolveSettings, type PipelineSettings } from './private/settings';
 import { describePipelineForApi } from './private/upload-api-pipeline';
 import { registerInputNotifications } from './private/validation';
@@ -72,6 +72,13 @@ export class ImagePreprocessingPipeline extends Construct {
   /** The JSON document the processor reads from its `PIPELINE_CONFIG` environment variable. */
   public readonly pipelineConfig: string;
 
+  /**
+   * The role for S3 Batch Operations jobs that run the processor over existing objects, when the
+   * `batchOperations` prop asks for one: it may invoke the processor, read the jobs' manifests and
+   * write their reports.
+   */
+  public readonly batchOperationsRole?: iam.IRole;
+
   /** The upload API, when the `uploadApi` prop asks for one. */
   public readonly uploadApi?: UploadApi;
 
@@ -121,6 +128,7 @@ export class ImagePreprocessingPipeline extends Construct {
       outputBucket: this.outputBucket,
       outputPrefix,
       eventBus: this.eventBus,
+      labels: props.labels !== undefined,
     });
 
     this.processorFunction = new ProcessImageFunction(this, 'Processor', {
@@ -149,6 +157,7 @@ export class ImagePreprocessingPipeline extends Construct {
       ? new s3n.SqsDestination(this.uploadQueue)
       : new s3n.LambdaDestination(this.processorFunction));
     registerInputNotifications(this, this.inputBucket, inputPrefix, suffixes);
+    if (settings.processDeletes) this.subscribeRemovals([inputPrefix], suffixes);
 
     this.alarms = createAlarms(this, {
       timeout,
@@ -157,6 +166,15 @@ export class ImagePreprocessingPipeline extends Construct {
       alarmTopic: props.alarmTopic,
     });
     this.dashboard = settings.createDashboard ? createDashboard(this, queueMode) : undefined;
+    if (props.batchOperations) {
+      this.batchOperationsRole = batchOperationsRole(this, {
+        processor: this.processorFunction,
+        outputBucket: this.outputBucket,
+        outputPrefix,
+        inventoryBucket: props.batchOperations.inventoryBucket,
+        inventoryPrefix: props.batchOperations.inventoryPrefix,
+      });
+    }
     acknowledgeFindings(this, {
       bucketIds: ['InputBucket', 'OutputBucket'],
       failureQueue: this.failureQueue,
@@ -313,6 +331,20 @@ export class ImagePreprocessingPipeline extends Construct {
 
   private processorMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.processorFunction.metric(metricName, props);
+  }
+
+  /**
+   * Deletes under each of `prefixes` (with one of the suffixes, if any) notify the processor, as
+   * uploads do: directly, or through the upload queue in queue mode.
+   */
+  private subscribeRemovals(prefixes: string[], suffixes: string[]): void {
+    const destination = this.uploadQueue ? new s3n.SqsDestination(this.uploadQueue) : new s3n.LambdaDestination(this.processorFunction);
+    for (const prefix of prefixes) {
+      const filters: s3.NotificationKeyFilter[][] = suffixes.length === 0
+        ? [prefix ? [{ prefix }] : []]
+        : suffixes.map((suffix) => [prefix ? { prefix, suffix } : { suffix }]);
+      for (const filter of filters) this.inputBucket.addEventNotification(s3.EventType.OBJECT_REMOVED, destination, ...filter);
+    }
   }
 
   /**

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { BatchOperationsOptions, LabelDetection } from './features';
 import type { SharpLayer } from './sharp-layer';
 import type { UploadApiOptions } from './upload-api';
 import { ImageVariant, InputFormat } from './variant';
@@ -267,6 +268,49 @@ export interface ImagePreprocessingPipelineProps {
    * @default lambda.Tracing.DISABLED
    */
   readonly tracing?: lambda.Tracing;
+
+  /**
+   * Write a manifest of each processed upload beside its outputs, at
+   * `<outputPrefix>_manifests/<input key less inputPrefix>.json`: each output's key, format, width,
+   * height, bytes and SHA-256; the input's format and size; a BlurHash placeholder, the dominant
+   * colour and a 64-bit perceptual hash (for near-duplicates in datasets); and the labels, with
+   * `labels`. The ImageProcessed event carries it too, within EventBridge's 256 KB. A newer upload's
+   * manifest always wins, as its outputs do.
+   *
+   * @default false
+   */
+  readonly manifest?: boolean;
+
+  /**
+   * Deleting an input deletes its outputs, its manifest and its failure record: the input bucket's
+   * `s3:ObjectRemoved:*` notifications (same prefix and suffixes as the uploads') reach the
+   * processor too (through the upload queue in queue mode), ordered with the uploads by S3's event
+   * sequencer, so a delete followed by a re-upload ends with the new outputs whatever order the
+   * events run in. A delete leaves a small tombstone under `<outputPrefix>_deleted/`. The processor
+   * deletes only under the output prefix, never in the input bucket.
+   *
+   * @default false
+   */
+  readonly processDeletes?: boolean;
+
+  /**
+   * Amazon Rekognition labels of each upload, in the manifest and the ImageProcessed event:
+   * DetectLabels reads the input from S3 by reference (no image bytes pass through the function).
+   * The processor is granted `rekognition:DetectLabels` only. Billed per image by Rekognition.
+   * The local mode has no Rekognition and writes no labels.
+   *
+   * @default - no labels
+   */
+  readonly labels?: LabelDetection;
+
+  /**
+   * Make a role for S3 Batch Operations jobs that run the processor over objects already in the
+   * input bucket (`batchOperationsRole`), for backfills too large for one machine's invoke loop
+   * (`image-pipeline backfill --batch`). `{}` makes it with its defaults.
+   *
+   * @default - no role
+   */
+  readonly batchOperations?: BatchOperationsOptions;
 
   /**
    * CORS rules of the input bucket, when the construct creates it (for uploads from a browser).

@@ -25,6 +25,9 @@ function findings(make: (stack: Stack) => ImagePreprocessingPipelineProps): stri
 test.each<[string, (stack: Stack) => ImagePreprocessingPipelineProps]>([
   ['the defaults', () => ({})],
   ['queue mode', () => ({ trigger: TriggerMode.QUEUE })],
+  ['manifest, deletes, labels and a Batch Operations role, in queue mode', () => ({
+    trigger: TriggerMode.QUEUE, manifest: true, processDeletes: true, labels: {}, batchOperations: {},
+  })],
   ['x86_64 with prefixes', () => ({ architecture: lambda.Architecture.X86_64, inputPrefix: 'in/', outputPrefix: 'out/' })],
   ['one bucket of your own for both', (stack) => {
     const bucket = new s3.Bucket(stack, 'Both', { enforceSSL: true, serverAccessLogsPrefix: 'logs/' });

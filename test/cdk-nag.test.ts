@@ -46,6 +46,13 @@ describe('AwsSolutions', () => {
     ['queue mode with a KMS key', (stack) => ({
       trigger: TriggerMode.QUEUE, encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }), timeout: Duration.seconds(20),
     })],
+    ['manifest, deletes, labels and a Batch Operations role with an inventory bucket', (stack) => ({
+      manifest: true,
+      processDeletes: true,
+      labels: { minConfidence: 70, maxLabels: 20 },
+      outputPrefix: 'derived/',
+      batchOperations: { inventoryBucket: s3.Bucket.fromBucketName(stack, 'Inventory', 'inventory-reports'), inventoryPrefix: 'input/' },
+    })],
   ])('%s: no unacknowledged finding', (_what, make) => {
     expect(violations(make).violations).toEqual([]);
   });

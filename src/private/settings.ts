@@ -27,6 +27,7 @@ export interface PipelineSettings {
   readonly emitEvents: boolean;
   readonly rejectedImagesAlarmThreshold: number;
   readonly createDashboard: boolean;
+  readonly processDeletes: boolean;
 }
 
 /** Checks the props of the pipeline `scope` (throwing with every problem named) and fills in the defaults. */
@@ -50,6 +51,7 @@ export function resolveSettings(scope: IConstruct, props: ImagePreprocessingPipe
     emitEvents: props.emitEvents ?? DEFAULTS.emitEvents,
     rejectedImagesAlarmThreshold: props.rejectedImagesAlarmThreshold ?? DEFAULTS.rejectedImagesAlarmThreshold,
     createDashboard: props.createDashboard ?? DEFAULTS.createDashboard,
+    processDeletes: props.processDeletes ?? DEFAULTS.processDeletes,
   };
 }
 
@@ -81,6 +83,7 @@ export function pipelineDocument(scope: IConstruct, props: ImagePreprocessingPip
     keepMetadata: props.keepMetadata ?? DEFAULTS.keepMetadata,
     concurrency: DEFAULTS.concurrency,
     events: targets.eventBusName === undefined ? undefined : { eventBusName: targets.eventBusName, source: contract.EVENT_SOURCE },
+    ...contract.featuresConfig(props),
   };
   return Stack.of(scope).toJsonString(doc);
 }

@@ -108,6 +108,12 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
       memorySizeMb: props.memorySize ?? contract.DEFAULTS.memorySizeMb,
     }, 'uploadApi.'));
   }
+  errors.push(...contract.featuresProblems({ manifest: props.manifest, processDeletes: props.processDeletes, labels: props.labels }, isUnknown));
+  const inventoryPrefix = props.batchOperations?.inventoryPrefix;
+  errors.push(...contract.prefixProblems('batchOperations.inventoryPrefix', inventoryPrefix, isUnknown));
+  if (inventoryPrefix !== undefined && props.batchOperations?.inventoryBucket === undefined) {
+    errors.push('batchOperations.inventoryPrefix applies to batchOperations.inventoryBucket, which was not given');
+  }
   const layerArch = props.sharpLayer?.architecture;
   const processorArch = props.architecture ?? DEFAULT_ARCHITECTURE;
   if (layerArch !== undefined && layerArch.name !== processorArch.name) {
