@@ -21,7 +21,7 @@ import { ProcessImageFunction } from './private/process-image-function';
 import { batchOperationsRole, processorRole } from './private/processor-role';
 import { pipelineDocument, resolveSettings, type PipelineSettings } from './private/settings';
 import { describePipelineForApi } from './private/upload-api-pipeline';
-import { registerInputNotifications } from './private/validation';
+import { notificationPrefixes, registerInputNotifications } from './private/validation';
 import { SharpLayer } from './sharp-layer';
 import { UploadApi } from './upload-api';
 
@@ -153,11 +153,13 @@ export class ImagePreprocessingPipeline extends Construct {
     this.processor = this.processorFunction;
     this.uploadQueue = queueMode ? this.connectQueue(props, settings) : undefined;
     const suffixes = props.inputSuffixes ?? [];
-    this.subscribe(suffixes, this.uploadQueue
+    // One notification per prefix (the input prefix, or each rule's) and suffix.
+    const prefixes = notificationPrefixes(props);
+    this.subscribe(prefixes, suffixes, this.uploadQueue
       ? new s3n.SqsDestination(this.uploadQueue)
       : new s3n.LambdaDestination(this.processorFunction));
-    registerInputNotifications(this, this.inputBucket, inputPrefix, suffixes);
-    if (settings.processDeletes) this.subscribeRemovals([inputPrefix], suffixes);
+    for (const prefix of prefixes) registerInputNotifications(this, this.inputBucket, prefix, suffixes);
+    if (settings.processDeletes) this.subscribeRemovals(prefixes, suffixes);
 
     this.alarms = createAlarms(this, {
       timeout,
@@ -378,14 +380,15 @@ export class ImagePreprocessingPipeline extends Construct {
     return uploadQueue;
   }
 
-  /** Uploads under the input prefix (with one of the suffixes, if any) notify `destination`. */
-  private subscribe(suffixes: string[], destination: s3.IBucketNotificationDestination): void {
-    const prefix = this.inputPrefix;
-    if (suffixes.length === 0) {
-      this.inputBucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination, ...(prefix ? [{ prefix }] : []));
-    }
-    for (const suffix of suffixes) {
-      this.inputBucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination, prefix ? { prefix, suffix } : { suffix });
+  /** Uploads under each of `prefixes` (with one of the suffixes, if any) notify `destination`. */
+  private subscribe(prefixes: string[], suffixes: string[], destination: s3.IBucketNotificationDestination): void {
+    for (const prefix of prefixes) {
+      if (suffixes.length === 0) {
+        this.inputBucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination, ...(prefix ? [{ prefix }] : []));
+      }
+      for (const suffix of suffixes) {
+        this.inputBucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination, prefix ? { prefix, suffix } : { suffix });
+      }
     }
   }
 }

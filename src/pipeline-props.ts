@@ -8,7 +8,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { BatchOperationsOptions, LabelDetection } from './features';
 import type { SharpLayer } from './sharp-layer';
 import type { UploadApiOptions } from './upload-api';
-import { ImageVariant, InputFormat } from './variant';
+import { ImageRule, ImageVariant, InputFormat } from './variant';
 
 /**
  * How uploads reach the processor.
@@ -76,6 +76,17 @@ export interface ImagePreprocessingPipelineProps {
    * @default - one variant named `grayscale-256`: 256x256, `ImageFit.FILL`, grayscale, JPEG quality 80
    */
   readonly variants?: ImageVariant[];
+
+  /**
+   * Different variants for different key prefixes under `inputPrefix` (for example `avatars/` and
+   * `products/`), instead of `variants`: each rule is an S3 notification of its own (one per
+   * suffix of `inputSuffixes`), an upload is made into the variants of the rule its key falls
+   * under, and an upload under no rule is skipped. At most 20 rules, whose prefixes may not
+   * overlap.
+   *
+   * @default - no rules: every upload under `inputPrefix` is made into `variants`
+   */
+  readonly rules?: ImageRule[];
 
   /**
    * The input formats processed; anything else gets a failure record.

@@ -296,6 +296,8 @@ export class LocalPipeline extends EventEmitter {
     if (record.s3.bucket.name !== this.inputBucket || !record.eventName.startsWith('ObjectCreated:')) return;
     const key = decodeKey(record.s3.object.key);
     if (!key.startsWith(this.config.inputPrefix)) return;
+    // With rules, one notification per rule prefix, as the construct subscribes.
+    if (this.config.rules && !this.config.rules.some((r) => key.startsWith(`${this.config.inputPrefix}${r.prefix}`))) return;
     const suffixes = this.options.inputSuffixes ?? [];
     if (suffixes.length > 0 && !suffixes.some((s) => key.endsWith(s))) return;
     this.invoke(event);

@@ -76,7 +76,9 @@ export function pipelineDocument(scope: IConstruct, props: ImagePreprocessingPip
     inputPrefix: settings.inputPrefix,
     outputPrefix: settings.outputPrefix,
     // the public enums hold the contract's values (checked in validation.ts)
-    variants: ((props.variants ?? [contract.DEFAULT_VARIANT]) as readonly contract.VariantInput[]).map(contract.completeVariant),
+    variants: props.rules !== undefined ? []
+      : ((props.variants ?? [contract.DEFAULT_VARIANT]) as readonly contract.VariantInput[]).map(contract.completeVariant),
+    rules: (props.rules as readonly { prefix: string; variants: contract.VariantInput[] }[] | undefined)?.map(contract.completeRule),
     acceptedFormats: (props.acceptedFormats as readonly contract.InputFormat[] | undefined) ?? DEFAULTS.acceptedFormats,
     maxInputPixels: props.maxInputPixels ?? DEFAULTS.maxInputPixels,
     maxInputBytes: (props.maxInputBytes ?? Size.bytes(DEFAULTS.maxInputBytes)).toBytes(),

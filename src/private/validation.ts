@@ -7,7 +7,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { IConstruct } from 'constructs';
 import * as contract from '../contract';
 import { ImagePreprocessingPipelineProps, TriggerMode } from '../pipeline-props';
-import { ImageFit, InputFormat, OutputFormat } from '../variant';
+import { CropPosition, ImageFit, InputFormat, LargerOutput, OutputFormat } from '../variant';
 import { DEFAULT_ARCHITECTURE } from './architecture';
 import { uploadApiProblems } from './upload-api-validation';
 
@@ -19,7 +19,9 @@ const enumsMatchContract: [
   Same<`${OutputFormat}`, contract.OutputFormat>,
   Same<`${InputFormat}`, contract.InputFormat>,
   Same<`${TriggerMode}`, contract.Trigger>,
-] = [true, true, true, true];
+  Same<`${CropPosition}`, contract.Position>,
+  Same<`${LargerOutput}`, contract.LargerOutputAction>,
+] = [true, true, true, true, true, true];
 void enumsMatchContract;
 
 const isUnknown: contract.IsUnknown = (v) => Token.isUnresolved(v);
@@ -36,6 +38,7 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
     ...contract.prefixProblems('inputPrefix', props.inputPrefix, isUnknown),
     ...contract.prefixProblems('outputPrefix', props.outputPrefix, isUnknown),
     ...contract.variantsProblems(props.variants, isUnknown),
+    ...contract.rulesProblems(props.rules, props.variants, isUnknown),
     ...contract.acceptedFormatsProblems(props.acceptedFormats, isUnknown),
     ...contract.integerProblems('maxInputPixels', props.maxInputPixels, LIMITS.maxInputPixels, isUnknown),
     ...contract.integerProblems('memorySize', props.memorySize, LIMITS.memorySizeMb, isUnknown),
@@ -53,13 +56,15 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
     if (!Token.isUnresolved(s) && s.length === 0) errors.push('inputSuffixes must not contain an empty string');
   }
   errors.push(...suffixesProblems(suffixes));
+  const prefixes = notificationPrefixes(props);
   if (sameBucket(scope, props.inputBucket, props.outputBucket)) {
     const name = props.inputBucket!.bucketName;
-    errors.push(...contract.sharedBucketProblems(props.inputPrefix ?? contract.DEFAULTS.inputPrefix,
+    const problems = prefixes.flatMap((prefix) => contract.sharedBucketProblems(prefix,
       props.outputPrefix ?? contract.DEFAULTS.outputPrefix, Token.isUnresolved(name) ? undefined : name));
+    errors.push(...problems.slice(0, 1));
   }
   if (props.inputBucket !== undefined) {
-    errors.push(...otherPipelinesProblems(scope, props.inputBucket, props.inputPrefix ?? contract.DEFAULTS.inputPrefix, suffixes));
+    errors.push(...prefixes.flatMap((prefix) => otherPipelinesProblems(scope, props.inputBucket!, prefix, suffixes)));
   }
   if (props.maxInputBytes !== undefined && props.maxInputBytes.toBytes() < LIMITS.maxInputBytes.min) {
     errors.push('maxInputBytes must be at least 1 byte');
@@ -123,6 +128,17 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
   if (errors.length > 0) {
     throw new PropsError(scope, errors);
   }
+}
+
+/**
+ * The key prefixes of the pipeline's input notifications: the input prefix, or with rules each
+ * rule's prefix under it.
+ */
+export function notificationPrefixes(props: ImagePreprocessingPipelineProps): string[] {
+  const inputPrefix = props.inputPrefix ?? contract.DEFAULTS.inputPrefix;
+  const rules = Array.isArray(props.rules) && !Token.isUnresolved(props.rules) ? props.rules : undefined;
+  if (rules === undefined || rules.length === 0) return [inputPrefix];
+  return rules.map((r) => `${inputPrefix}${typeof r?.prefix === 'string' ? r.prefix : ''}`);
 }
 
 function durationProblems(name: string, d: Duration | undefined, range: { min: number; max: number }, rule: string): string[] {
