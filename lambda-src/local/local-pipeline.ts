@@ -160,6 +160,8 @@ export class LocalPipeline extends EventEmitter {
       buckets: [...new Set([this.config.inputBucket!, this.config.outputBucket])],
       // Turns on the endpoint's SigV4 checking.
       credentials: options.credentials,
+      // Deletes reach the handler only when it handles them, as the construct subscribes to them.
+      notifyRemovals: this.config.processDeletes === true,
     });
   }
 
@@ -290,10 +292,12 @@ export class LocalPipeline extends EventEmitter {
     this.pool!.invoke(entry.event, { requestId: entry.id, enqueuedAt: entry.enqueuedAt });
   }
 
-  /** The notification filter of the construct: the input bucket, ObjectCreated, prefix, suffixes. */
+  /** The notification filter of the construct: the input bucket, ObjectCreated (and ObjectRemoved with processDeletes), prefix, suffixes. */
   private onS3Event(event: { Records: S3EventRecord[] }): void {
     const record = event.Records[0];
-    if (record.s3.bucket.name !== this.inputBucket || !record.eventName.startsWith('ObjectCreated:')) return;
+    const wanted = record.eventName.startsWith('ObjectCreated:')
+      || (this.config.processDeletes === true && record.eventName.startsWith('ObjectRemoved:'));
+    if (record.s3.bucket.name !== this.inputBucket || !wanted) return;
     const key = decodeKey(record.s3.object.key);
     if (!key.startsWith(this.config.inputPrefix)) return;
     // With rules, one notification per rule prefix, as the construct subscribes.

@@ -7,10 +7,12 @@ import * as path from 'path';
 import { parseArgs, type ParseArgsConfig } from 'util';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULTS, LIMITS } from '../../../src/contract';
+import { DEFAULTS, LIMITS, MANIFEST_FOLDER } from '../../../src/contract';
+import { LABELS_NEED_AWS } from '../../labels';
 import { decodeKey } from '../../s3-event';
 import { packageVersion } from '../assets';
 import { backfill } from './backfill';
+import { writeManifests } from './manifests';
 import { runDemo } from './demo';
 import type { InvocationDone, InvocationFailed } from '../lambda/lambda-pool';
 import { localConfig, LocalPipeline, readConfigFile, type LocalCredentials } from '../local-pipeline';
@@ -152,6 +154,10 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
       else if (o.status === 'deleted') out(`deleted   ${o.key}: removed ${o.removed.length ? o.removed.join(', ') : 'nothing'} -> ${o.tombstone} (${ms} ms)`);
       else out(`skipped   ${o.key}: ${o.why}`);
     }
+    // an S3 Batch Operations invocation: one result per task
+    for (const r of (d.result as { results?: { taskId: string; resultCode: string; resultString: string }[] } | null)?.results ?? []) {
+      out(`batch     ${r.taskId}: ${r.resultCode}: ${r.resultString} (${ms} ms)`);
+    }
   });
   pipeline.on('failed', (f: InvocationFailed) => {
     const ctx = f.record.requestContext;
@@ -172,6 +178,9 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
   out(`  handler log:   ${logFile}${values.verbose ? ' (and here)' : ''}`);
   out(`  function:      ${pipeline.functionName}, ${memory} MB, Lambda and EventBridge APIs at ${pipeline.apiEndpoint}`);
   out(`  variants:      ${pipeline.config.variants.map((v) => v.name).join(', ')}`);
+  if (pipeline.config.manifest) out(`  manifests:     s3://${pipeline.outputBucket}/${pipeline.config.outputPrefix}${MANIFEST_FOLDER}`);
+  if (pipeline.config.processDeletes) out('  deletes:       a delete in the input bucket removes its results (processDeletes)');
+  if (pipeline.config.labels) out(`  labels:        ${LABELS_NEED_AWS}`);
   if (layerProblem) out(`  note: ${layerProblem}; sharp comes from this machine's own install`);
   if (!isLoopback(host)) {
     warn(credentials
@@ -236,6 +245,8 @@ async function processCommand(args: string[]): Promise<number> {
   const started = Date.now();
   const results = await processFiles(files, values.out, config, (r) => progress.tick(r.file), concurrency);
   progress.end();
+  if (config.manifest) await writeManifests(files, results, values.out, config);
+  if (config.labels) process.stderr.write(`note: ${LABELS_NEED_AWS}\n`);
   const failed = results.filter((r) => r.error);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

@@ -235,7 +235,7 @@ export class ObjectStore {
       lastModified: new Date().toISOString(),
       contentType: attributes.contentType,
       metadata: attributes.metadata,
-      sequencer: (Date.now() * 1000 + (this.sequence++ % 1000)).toString(16).toUpperCase().padStart(16, '0'),
+      sequencer: this.nextSequencer(),
       version,
       ...(attributes.headers && Object.keys(attributes.headers).length ? { headers: attributes.headers } : {}),
       ...(attributes.parts ? { parts: attributes.parts } : {}),
@@ -250,6 +250,14 @@ export class ObjectStore {
     objects.set(key, meta);
     if (previous) fs.rmSync(this.dataPath(bucket, previous.version), { force: true });
     return meta;
+  }
+
+  /**
+   * The next S3 event sequencer: each is greater than every one before it (as S3's are for the
+   * events of one key), for uploads and deletes alike.
+   */
+  nextSequencer(): string {
+    return (Date.now() * 1000 + (this.sequence++ % 1000)).toString(16).toUpperCase().padStart(16, '0');
   }
 
   deleteObject(bucket: string, key: string): boolean {

@@ -63,6 +63,13 @@ export interface S3ServerOptions {
    * @default - any signature, or none, is accepted
    */
   readonly credentials?: Credentials;
+  /**
+   * Also emit an `ObjectRemoved:Delete` notification for every object deleted (DeleteObject and
+   * DeleteObjects), with a sequencer greater than its uploads', as S3 does for a bucket whose
+   * notifications ask for them.
+   * @default false - ObjectCreated notifications only
+   */
+  readonly notifyRemovals?: boolean;
 }
 
 const MAX_DELETE_KEYS = 1000;
@@ -230,7 +237,7 @@ export class S3Server extends EventEmitter {
           return send(res, 204, '');
         }
         deleteCondition(req, key)(this.store.bucket(bucket).get(key));
-        this.store.deleteObject(bucket, key);
+        if (this.store.deleteObject(bucket, key)) this.notifyRemoval(bucket, key, req);
         return send(res, 204, '');
       case 'POST':
         if (q.has('uploads')) return createUpload(this.writes, req, res, bucket, key);
@@ -281,10 +288,24 @@ export class S3Server extends EventEmitter {
         results.push('<Error><Key></Key><Code>UserKeyMustBeSpecified</Code><Message>The key is empty</Message></Error>');
         continue;
       }
-      this.store.deleteObject(bucket, k);
+      if (this.store.deleteObject(bucket, k)) this.notifyRemoval(bucket, k, req);
       if (!quiet) results.push(`<Deleted><Key>${xml(k)}</Key></Deleted>`);
     }
     sendXml(res, `<DeleteResult xmlns="${XMLNS}">${results.join('')}</DeleteResult>`);
+  }
+
+  /** The ObjectRemoved:Delete notification of a deleted object, when asked for: a key and a sequencer, no size or eTag. */
+  private notifyRemoval(bucket: string, key: string, req: http.IncomingMessage): void {
+    if (!this.options.notifyRemovals) return;
+    const record = s3EventRecord({
+      eventName: 'ObjectRemoved:Delete',
+      bucket,
+      key,
+      sequencer: this.store.nextSequencer(),
+      region: this.region,
+      sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
+    });
+    this.emit('event', { Records: [record] });
   }
 
   private notify(eventName: string, bucket: string, meta: ObjectMeta, req: http.IncomingMessage): void {
