@@ -16,8 +16,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { OUTPUT_EXTENSIONS, SOURCE_METADATA, type InputFormat, type PipelineConfig, type VariantConfig } from '../../src/contract';
 import { UPLOAD_FOLDER, UPLOAD_TYPES, type UploadApiConfig } from '../../src/private/upload-api-contract';
 import { compareSequencers, keyHash } from '../ordered-writes';
-import { failureKey, variantKey } from '../output-keys';
-import { HEADER_BYTES, imageSize } from './image-size';
+import { failureKey, variantExtensions, variantKey, variantsFor } from '../output-keys';
+import { HEADER_BYTES, imageSize, tiffIfdOffset, tiffIfdSize, type ImageSize } from './image-size';
 
 export interface ApiResponse {
   readonly statusCode: number;
@@ -175,7 +175,8 @@ export class UploadApi {
     const key = this.inputKey(id);
     const [failure, outputs] = await Promise.all([
       this.readFailure(key),
-      Promise.all(this.o.pipeline.variants.map((v) => this.readVariant(key, v))),
+      // the variants of the upload's rule, when the pipeline has rules
+      Promise.all((variantsFor(this.o.pipeline, key) ?? []).map((v) => this.readVariant(key, v))),
     ]);
     const found = outputs.filter((x): x is Found => x !== undefined);
     const sequencers = new Set(found.map((x) => x.sequencer));
@@ -199,7 +200,7 @@ export class UploadApi {
 
   /** The newest output of a variant for `inputKey`, among the extensions its format may take; undefined if none is there yet. */
   private async readVariant(inputKey: string, v: VariantConfig): Promise<Found | undefined> {
-    const extensions = v.format === 'original' ? Object.values(OUTPUT_EXTENSIONS) : [OUTPUT_EXTENSIONS[v.format]];
+    const extensions = variantExtensions(v);
     const hash = keyHash(inputKey);
     const candidates = await Promise.all(extensions.map(async (extension): Promise<Found | undefined> => {
       const key = variantKey(this.o.pipeline, inputKey, v.name, extension);
@@ -216,12 +217,21 @@ export class UploadApi {
         extension,
         contentType: res.ContentType,
         bytes: total === undefined ? res.ContentLength ?? head.length : Number(total),
-        size: imageSize(head),
+        size: await this.sizeOf(key, head),
         sequencer: metadata[SOURCE_METADATA.sequencer] ?? '',
         lastModified: res.LastModified,
       };
     }));
     return candidates.filter((c): c is Found => c !== undefined).sort((a, b) => compareSequencers(a.sequencer, b.sequencer)).pop();
+  }
+
+  /** The dimensions from an output's first bytes; for a TIFF whose IFD comes after them, one more ranged GET. */
+  private async sizeOf(key: string, head: Uint8Array): Promise<ImageSize | undefined> {
+    const size = imageSize(head);
+    const ifd = tiffIfdOffset(head);
+    if (size !== undefined || ifd === undefined || ifd < head.length) return size;
+    const res = await this.get(key, `bytes=${ifd}-${ifd + HEADER_BYTES - 1}`);
+    return res?.Body ? tiffIfdSize(head[0] === 0x49, await res.Body.transformToByteArray()) : undefined;
   }
 
   private async readFailure(inputKey: string): Promise<{ reason: string; message: string; time?: string; sequencer: string } | undefined> {
