@@ -29,7 +29,7 @@ function readSize(b: Buffer): ImageSize | undefined {
   if (b.length >= 10 && ascii(b, 0, 3) === 'GIF') return sized(u16le(b, 6), u16le(b, 8));
   if (b.length >= 16 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP') return webpSize(b);
   if (b.length >= 12 && ascii(b, 4, 8) === 'ftyp') return ispeSize(b);
-  if (b.length >= 8 && (ascii(b, 0, 4) === 'II*\0' || ascii(b, 0, 4) === 'MM\0*')) return tiffSize(b);
+  if (tiffIfdOffset(b) !== undefined) return tiffSize(b);
   return undefined;
 }
 
@@ -97,18 +97,36 @@ function ispeSize(b: Buffer): ImageSize | undefined {
   return ispe && ispe.start + 12 <= ispe.end ? sized(u32be(b, ispe.start + 4), u32be(b, ispe.start + 8)) : undefined;
 }
 
-/** TIFF: ImageWidth (256) and ImageLength (257) of the first IFD. */
+/** TIFF: ImageWidth (256) and ImageLength (257) of the first IFD, when the IFD is in `b`. */
 function tiffSize(b: Buffer): ImageSize | undefined {
-  const le = b[0] === 0x49;
-  const u16 = (o: number) => (le ? u16le(b, o) : u16be(b, o));
-  const u32 = (o: number) => (le ? u32le(b, o) : u32be(b, o));
-  const ifd = u32(4);
-  if (ifd + 2 > b.length) return undefined;
+  const ifd = tiffIfdOffset(b);
+  return ifd === undefined || ifd + 2 > b.length ? undefined : tiffIfdSize(b[0] === 0x49, b.subarray(ifd));
+}
+
+/** Where a TIFF's first IFD starts; undefined for anything but a TIFF. */
+export function tiffIfdOffset(bytes: Uint8Array): number | undefined {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < 8) return undefined;
+  const magic = b.toString('latin1', 0, 4);
+  if (magic === 'II*\0') return b.readUInt32LE(4);
+  if (magic === 'MM\0*') return b.readUInt32BE(4);
+  return undefined;
+}
+
+/**
+ * The size recorded in a TIFF IFD read on its own (libtiff may write it after the image data, past
+ * the first bytes): `littleEndian` from the file's header.
+ */
+export function tiffIfdSize(littleEndian: boolean, ifdBytes: Uint8Array): ImageSize | undefined {
+  const b = Buffer.from(ifdBytes.buffer, ifdBytes.byteOffset, ifdBytes.byteLength);
+  const u16 = (o: number) => (littleEndian ? u16le(b, o) : u16be(b, o));
+  const u32 = (o: number) => (littleEndian ? u32le(b, o) : u32be(b, o));
+  if (b.length < 2) return undefined;
   let width = 0;
   let height = 0;
-  const count = u16(ifd);
+  const count = u16(0);
   for (let n = 0; n < count; n++) {
-    const e = ifd + 2 + n * 12;
+    const e = 2 + n * 12;
     if (e + 12 > b.length) break;
     const tag = u16(e);
     const value = u16(e + 2) === 3 ? u16(e + 8) : u32(e + 8);

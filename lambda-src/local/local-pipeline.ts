@@ -16,7 +16,7 @@ import { AwsApiServer } from './aws-api/server';
 import { EventJournal, type JournalEntry } from './lambda/event-journal';
 import { LambdaPool, type InvocationDone, type InvocationFailed } from './lambda/lambda-pool';
 import { S3Server } from './s3/server';
-import { LocalUploadApi, pageUrl } from './upload-api-server';
+import { LocalUploadApi, pageUrl, type LocalUploadApiOptions } from './upload-api-server';
 
 export const DEFAULT_INPUT_BUCKET = 'input';
 export const DEFAULT_OUTPUT_BUCKET = 'output';
@@ -65,10 +65,11 @@ export interface LocalPipelineOptions {
   /** Override the shipped handler or worker (tests). */
   readonly assets?: Partial<ShippedAssets>;
   /**
-   * Serve the upload API and its web page under `/_pipeline/` on the S3 endpoint's port.
+   * Serve the upload API and its web page under `/_pipeline/` on the S3 endpoint's port; an object
+   * also sets the API's document or clock (tests).
    * @default true
    */
-  readonly uploadApi?: boolean;
+  readonly uploadApi?: boolean | Pick<LocalUploadApiOptions, 'api' | 'now'>;
 }
 
 /**
@@ -150,6 +151,7 @@ export class LocalPipeline extends EventEmitter {
       endpoint: () => loopbackFor(this.server.endpoint),
       memorySizeMb: this.memorySizeMb,
       credentials: options.credentials,
+      ...(typeof options.uploadApi === 'object' ? options.uploadApi : {}),
     });
     this.uploadApi = uploadApi;
     this.server = new S3Server({
