@@ -28,6 +28,7 @@ import * as path from 'path';
 import { deleteCondition } from './conditions';
 import { S3Error } from './errors';
 import { getObject } from './get-object';
+import { withLatency, type Latency } from './latency';
 import { listBuckets, listObjects, listParts, listUploads } from './listing';
 import { MultipartUploads } from './multipart';
 import { completeUpload, createUpload, uploadPart, uploadPartCopy } from './multipart-requests';
@@ -63,6 +64,11 @@ export interface S3ServerOptions {
    * @default - any signature, or none, is accepted
    */
   readonly credentials?: Credentials;
+  /**
+   * Simulated S3 latency on every request (`latency.ts`): a first-byte delay and a transfer time.
+   * @default - none: answers as fast as loopback allows
+   */
+  readonly latency?: Latency;
   /**
    * Also emit an `ObjectRemoved:Delete` notification for every object deleted (DeleteObject and
    * DeleteObjects), with a sequencer greater than its uploads', as S3 does for a bucket whose
@@ -113,7 +119,9 @@ export class S3Server extends EventEmitter {
     for (const b of this.options.buckets ?? []) this.createBucket(b);
     const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
       // A refused body that was not read is discarded by node once the answer is sent.
-      this.handle(req, res).catch((e) => sendError(res, e as Error, req.method));
+      const handle = () => this.handle(req, res);
+      (this.options.latency ? withLatency(this.options.latency, req, res, handle) : handle())
+        .catch((e) => sendError(res, e as Error, req.method));
     };
     this.server = http.createServer(serve);
     // Any Expect value (an empty one included) is served as S3 serves it, not refused with 417.
