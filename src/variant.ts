@@ -204,8 +204,8 @@ export interface ImageVariant {
   /**
    * Keep every frame of an animated GIF or WebP input. Needs a format that keeps frames
    * (`OutputFormat.GIF`, `OutputFormat.WEBP`, or `OutputFormat.ORIGINAL`, which does for GIF and
-   * WebP inputs). The input's pixels, every frame counted, are held to `maxInputPixels`, and an
-   * animation may have at most 500 frames; an input with more is rejected (`too-many-pixels`).
+   * WebP inputs). The input's pixels, every frame counted, are held to `maxInputPixels`
+   * (`too-many-pixels`), and an animation may have at most 500 frames (`too-many-frames`).
    *
    * @default false
    */

@@ -135,6 +135,11 @@ describe('the contract: rules by prefix', () => {
     expect(problem({ rules })).toMatch(pattern);
   });
 
+  test('the construct\'s document form parses: an empty variants list beside rules; a non-empty one is refused', () => {
+    expect(parse({ variants: [], rules: [{ prefix: 'a/', variants: [thumb] }] }).rules).toHaveLength(1);
+    expect(problem({ variants: [thumb], rules: [{ prefix: 'a/', variants: [thumb] }] })).toMatch(/variants and rules are exclusive/);
+  });
+
   test('rules and variants are exclusive', () => {
     expect(rulesProblems([{ prefix: 'a/', variants: [thumb] }], [thumb]).join('\n')).toMatch(/variants and rules are exclusive/);
   });
