@@ -42,7 +42,9 @@ function init(): ImageProcessor {
     : undefined;
   // Labels need Amazon Rekognition, which the local mode has not: none there (the processor says so).
   const labels = config.labels && !endpoint ? new LabelDetector(config.labels, () => newRekognitionClient({ cacheMiddleware })) : undefined;
-  return new ImageProcessor(s3, config, jsonLogger, memoryBudgetFor(memory), events, { labels });
+  // Records processed at once share what the function spares for images.
+  const budget = Math.floor(memoryBudgetFor(memory) / config.concurrency);
+  return new ImageProcessor(s3, config, jsonLogger, budget, events, { labels });
 }
 
 const processor = init();

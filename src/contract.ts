@@ -231,6 +231,12 @@ export const DEFAULT_VARIANT: VariantConfig = completeVariant({
 });
 
 /** Every other default, of the document and of the function that reads it. */
+/**
+ * What the handler's process uses before its first image, MiB (measured: BASELINE_MEMORY_MB in
+ * lambda-src/transform.ts, which a test keeps equal to this).
+ */
+export const HANDLER_BASELINE_MB = 100;
+
 export const DEFAULTS = {
   inputPrefix: '',
   outputPrefix: '',
@@ -275,6 +281,11 @@ export const LIMITS = {
   maxInputPixels: { min: 1, max: Number.MAX_SAFE_INTEGER },
   maxInputBytes: { min: 1, max: Number.MAX_SAFE_INTEGER },
   concurrency: { min: 1, max: 64 },
+  /**
+   * Memory each record processed at once needs, MiB: what a 128 MB function spares for its one
+   * image (128 less HANDLER_BASELINE_MB), in which a 24 MP JPEG is decoded.
+   */
+  recordMemoryMb: 28,
   memorySizeMb: { min: 128, max: 10240 },
   timeoutSeconds: { min: 1, max: 900 },
   retryAttempts: { min: 0, max: 2 },

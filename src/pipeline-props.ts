@@ -222,6 +222,18 @@ export interface ImagePreprocessingPipelineProps {
   readonly queueMaxConcurrency?: number;
 
   /**
+   * In queue mode, how many records of a batch one invocation processes at once (1 to 64, at most
+   * `queueBatchSize`). While one image waits on S3 another is transformed, so a batch is billed
+   * for less time than its images one after another. Each record at once needs its share of the
+   * memory: `memorySize` must be at least 100 MB plus 28 MB per record, and each record may use
+   * 1/concurrency of what the function spares for images (larger inputs are rejected as
+   * too-many-pixels before they are decoded).
+   *
+   * @default 1
+   */
+  readonly concurrency?: number;
+
+  /**
    * What happens to the buckets this construct creates when they leave the stack.
    *
    * @default RemovalPolicy.RETAIN

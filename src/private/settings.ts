@@ -83,7 +83,7 @@ export function pipelineDocument(scope: IConstruct, props: ImagePreprocessingPip
     maxInputPixels: props.maxInputPixels ?? DEFAULTS.maxInputPixels,
     maxInputBytes: (props.maxInputBytes ?? Size.bytes(DEFAULTS.maxInputBytes)).toBytes(),
     keepMetadata: props.keepMetadata ?? DEFAULTS.keepMetadata,
-    concurrency: DEFAULTS.concurrency,
+    concurrency: props.concurrency ?? DEFAULTS.concurrency,
     events: targets.eventBusName === undefined ? undefined : { eventBusName: targets.eventBusName, source: contract.EVENT_SOURCE },
     ...contract.featuresConfig(props),
   };

@@ -92,6 +92,8 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
   }
   queueOnly('queueMaxReceiveCount', props.queueMaxReceiveCount);
   queueOnly('queueMaxConcurrency', props.queueMaxConcurrency);
+  queueOnly('concurrency', props.concurrency);
+  errors.push(...concurrencyProblems(props));
   if (props.trigger === TriggerMode.QUEUE) errors.push(...queueProblems(props));
   if (props.encryptionKey !== undefined && props.inputBucket !== undefined && props.outputBucket !== undefined) {
     errors.push('encryptionKey encrypts the buckets this construct creates, and both buckets were given: set encryption on your own buckets instead');
@@ -177,6 +179,26 @@ function queueProblems(props: ImagePreprocessingPipelineProps): string[] {
   if (known(max) && known(reserved) && max > reserved) {
     problems.push(`queueMaxConcurrency (${max}) must not exceed reservedConcurrency (${reserved}): Lambda would read batches `
       + 'the function is throttled on');
+  }
+  return problems;
+}
+
+/**
+ * The records one invocation processes at once: within the contract's range, no more than a batch
+ * holds, and each with the memory a 24 MP JPEG needs.
+ */
+function concurrencyProblems(props: ImagePreprocessingPipelineProps): string[] {
+  const { LIMITS, DEFAULTS } = contract;
+  const c = props.concurrency;
+  const problems = contract.integerProblems('concurrency', c, LIMITS.concurrency, isUnknown);
+  if (c === undefined || problems.length > 0 || isUnknown(c)) return problems;
+  const batch = props.queueBatchSize ?? DEFAULTS.queueBatchSize;
+  if (!isUnknown(batch) && c > batch) problems.push(`concurrency (${c}) must not exceed queueBatchSize (${batch}): an invocation gets no more records than that`);
+  const memory = props.memorySize ?? DEFAULTS.memorySizeMb;
+  const needed = contract.HANDLER_BASELINE_MB + LIMITS.recordMemoryMb * c;
+  if (!isUnknown(memory) && memory < needed) {
+    problems.push(`concurrency ${c} needs a memorySize of at least ${needed} MB (${contract.HANDLER_BASELINE_MB} MB for the handler and `
+      + `${LIMITS.recordMemoryMb} MB per record at once), got ${memory}`);
   }
   return problems;
 }
