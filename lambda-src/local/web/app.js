@@ -175,7 +175,7 @@
 
   /** The running chart: one point per result, in the order they came, on a scale from 0 to the slowest. */
   function drawChart() {
-    const W = 640; const H = 200; const left = 48; const bottom = 24; const top = 12; const right = 12;
+    const W = 640; const H = 200; const left = 64; const bottom = 24; const top = 12; const right = 12;
     const max = Math.max.apply(null, latencies.map(function (l) { return l.ms; }).concat([1]));
     const x = function (i) { return latencies.length === 1 ? left + (W - left - right) / 2 : left + i * (W - left - right) / (latencies.length - 1); };
     const y = function (ms) { return top + (H - top - bottom) * (1 - ms / max); };
