@@ -7,13 +7,15 @@ import * as path from 'path';
 import { parseArgs, type ParseArgsConfig } from 'util';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { DEFAULTS, LIMITS, MANIFEST_FOLDER } from '../../../src/contract';
 import { LABELS_NEED_AWS } from '../../labels';
 import { decodeKey } from '../../s3-event';
 import { packageVersion } from '../assets';
 import { backfill } from './backfill';
-import { writeManifests } from './manifests';
+import { batchBackfill, BatchBackfillError, DEFAULT_MAX_OBJECTS, formatEstimate, type PerObject } from './batch-backfill';
 import { runDemo } from './demo';
+import { writeManifests } from './manifests';
 import type { InvocationDone, InvocationFailed } from '../lambda/lambda-pool';
 import { localConfig, LocalPipeline, readConfigFile, type LocalCredentials } from '../local-pipeline';
 import { collectFiles, processFiles } from './process-files';
@@ -215,6 +217,60 @@ async function serve(args: string[], layerProblem?: string): Promise<number> {
   return 0;
 }
 
+type BatchValues = Record<'bucket' | 'prefix' | 'function' | 'region' | 'endpoint' | 'role' | 'output-bucket' | 'output-prefix' | 'inventory'
+| 'max-objects' | 'config' | 'memory' | 'ms-per-image', string | undefined> & { create?: boolean; x86?: boolean };
+
+/**
+ * `backfill --batch`: an S3 Batch Operations job over the objects, after a dry run that counts them
+ * and estimates the cost (the default); `--create` writes the manifest and creates the job.
+ */
+async function batchCommand(values: BatchValues): Promise<number> {
+  if (!values['output-bucket']) throw new UsageError('--output-bucket NAME is required with --batch: the job\'s manifest and report go there');
+  if (values.create && !values.role) throw new UsageError('--role ARN is required with --create: the pipeline\'s batchOperationsRole');
+  const maxObjects = integer('max-objects', values['max-objects'], 1, Number.MAX_SAFE_INTEGER);
+  const config = values.config ? localConfig(configFrom(values.config)) : undefined;
+  const perObject: PerObject = {
+    variants: config?.variants.length ?? 1,
+    manifest: config?.manifest,
+    processDeletes: config?.processDeletes,
+    labels: config?.labels !== undefined,
+    memoryMb: integer('memory', values.memory, LIMITS.memorySizeMb.min, LIMITS.memorySizeMb.max),
+    msPerObject: integer('ms-per-image', values['ms-per-image'], 1, 900_000),
+    architecture: values.x86 ? 'x86_64' : 'arm64',
+  };
+  const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const local = values.endpoint ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {};
+  const s3 = new S3Client({ region, ...local, ...(values.endpoint ? { endpoint: values.endpoint, forcePathStyle: true } : {}) });
+  const s3control = new S3ControlClient({ region });
+  try {
+    const result = await batchBackfill({
+      s3,
+      s3control,
+      bucket: values.bucket!,
+      prefix: values.prefix,
+      functionArn: values.function!,
+      roleArn: values.role ?? '',
+      outputBucket: values['output-bucket'],
+      outputPrefix: values['output-prefix'],
+      inventory: values.inventory,
+      maxObjects,
+      create: values.create,
+      perObject,
+    });
+    process.stdout.write(formatEstimate(result.estimate));
+    process.stdout.write(result.jobId
+      ? `created S3 Batch Operations job ${result.jobId} over ${result.manifest}; its report goes to s3://${values['output-bucket']}/${values['output-prefix']}_batch/reports/\n`
+      : 'dry run: nothing written, no job created; add --create to create it\n');
+    return 0;
+  } catch (e) {
+    if (e instanceof BatchBackfillError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    s3.destroy();
+    s3control.destroy();
+  }
+}
+
 /** The input keys of an S3 event, decoded, for messages. */
 function keysOf(event: unknown): string {
   const records = (event as { Records?: { s3?: { object?: { key?: string } } }[] } | null)?.Records ?? [];
@@ -303,11 +359,25 @@ async function backfillCommand(args: string[]): Promise<number> {
     'concurrency': { type: 'string', default: '8' },
     'state': { type: 'string' },
     'limit': { type: 'string' },
+    'batch': { type: 'boolean', default: false },
+    'create': { type: 'boolean', default: false },
+    'role': { type: 'string' },
+    'output-bucket': { type: 'string' },
+    'output-prefix': { type: 'string', default: '' },
+    'inventory': { type: 'string' },
+    'max-objects': { type: 'string', default: String(DEFAULT_MAX_OBJECTS) },
+    'config': { type: 'string' },
+    'memory': { type: 'string', default: String(DEFAULTS.memorySizeMb) },
+    'ms-per-image': { type: 'string', default: '100' },
+    'x86': { type: 'boolean', default: false },
   });
   if (!parsed) return 0;
   const { values } = parsed;
   if (!values.bucket) throw new UsageError('--bucket NAME is required: the input bucket whose objects are sent');
   if (!values.function) throw new UsageError('--function NAME_OR_ARN is required: the processor function');
+  if (values.batch) return batchCommand(values as BatchValues);
+  const batchOnly = ['create', 'role', 'output-bucket', 'inventory'].filter((k) => values[k as keyof typeof values]);
+  if (batchOnly.length > 0) throw new UsageError(`--${batchOnly[0]} goes with --batch`);
   const concurrency = integer('concurrency', values.concurrency, 1, 1000);
   const limit = integer('limit', values.limit, 1, Number.MAX_SAFE_INTEGER, true);
   const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';

@@ -1,4 +1,5 @@
 /** The usage text of the `image-pipeline` commands. */
+import { DEFAULT_MAX_OBJECTS } from './batch-backfill';
 import { DEFAULTS, LIMITS } from '../../../src/contract';
 
 const MEMORY = `--memory MB (${DEFAULTS.memorySizeMb}, the construct's default; ${LIMITS.memorySizeMb.min} to ${LIMITS.memorySizeMb.max})`;
@@ -63,6 +64,25 @@ invocations, keeping its place in a state file.
   --endpoint URL --lambda-endpoint URL
                        against the local mode: the endpoints in serve's banner
   -h, --help
+
+With --batch, an S3 Batch Operations job invokes the processor for every object instead (for
+buckets too large for this loop). A dry run first, by default: it lists the prefix (or reads an S3
+Inventory report), refuses more objects than --max-objects, and estimates the requests and their
+cost at us-east-1 list prices (S3 Batch Operations $0.25 a job and $1.00 a million objects; S3 PUT
+and LIST $0.005, GET $0.0004 a thousand; Lambda $0.20 a million requests and $0.0000133334 a GB-s
+on arm64, $0.0000166667 on x86_64; EventBridge $1.00 a million events; Rekognition $0.001 an
+image). --create writes the CSV manifest under <output-prefix>_batch/manifests/ and creates the
+job, whose completion report goes under <output-prefix>_batch/reports/.
+
+  --batch              an S3 Batch Operations job (--function must then be the processor's ARN)
+  --output-bucket NAME the pipeline's output bucket: the job's manifest and report (required)
+  --output-prefix P    the pipeline's outputPrefix ('')
+  --inventory S3URL    s3://bucket/.../manifest.json of an S3 Inventory report, instead of a listing
+  --max-objects N      ${DEFAULT_MAX_OBJECTS}: refuse a job over more objects
+  --config FILE        the PIPELINE_CONFIG document, for the estimate (variants, manifest, labels)
+  --memory MB          ${DEFAULTS.memorySizeMb}, --ms-per-image N 100, --x86: the function, for the estimate
+  --create             write the manifest and create the job
+  --role ARN           the job's role: the pipeline's batchOperationsRole (required with --create)
 `,
 };
 
