@@ -176,6 +176,8 @@ project.tasks.tryFind('bundle')?.exec(
 // Screenshots of the browser test.
 project.gitignore.exclude('/test-artifacts/');
 project.addPackageIgnore('/test-artifacts/');
+// the README's screenshot: npm's page shows it from the repository
+project.addPackageIgnore('/docs/');
 project.addTask('demo', {
   description: 'Run the whole pipeline on this machine: upload sample images to the embedded S3 endpoint and report',
   steps: [
