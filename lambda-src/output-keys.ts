@@ -1,6 +1,7 @@
 /** Where the handler writes an input's results in the output bucket, and which variants an input gets. */
 import {
-  DEFAULT_KEY_TEMPLATE, FAILURE_FOLDER, OUTPUT_EXTENSIONS, renderKeyTemplate, type PipelineConfig, type RuleConfig, type VariantConfig,
+  DEFAULT_KEY_TEMPLATE, FAILURE_FOLDER, OUTPUT_EXTENSIONS, renderKeyTemplate, SKIPPED_FOLDER,
+  type PipelineConfig, type RuleConfig, type VariantConfig,
 } from '../src/contract';
 
 type Layout = Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'> & Partial<Pick<PipelineConfig, 'variants' | 'rules'>>;
@@ -19,6 +20,19 @@ export function variantKey(config: Layout, inputKey: string, variant: string | P
 /** Where the failure record of an input goes: `<outputPrefix>_failed/<input key less inputPrefix>.json`. */
 export function failureKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
   return `${config.outputPrefix}${FAILURE_FOLDER}${relativeKey(config, inputKey)}.json`;
+}
+
+/**
+ * Where the skip record of an input goes, when the never-larger guard skipped every output of an
+ * upload: `<outputPrefix>_skipped/<input key less inputPrefix>.json`.
+ */
+export function skipRecordKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
+  return `${config.outputPrefix}${SKIPPED_FOLDER}${relativeKey(config, inputKey)}.json`;
+}
+
+/** True when the never-larger guard of one of `variants` may skip it (`skip`, or `keep-source` for an SVG input). */
+export function mayBeSkipped(variants: readonly Pick<VariantConfig, 'whenLarger'>[]): boolean {
+  return variants.some((v) => v.whenLarger === 'skip' || v.whenLarger === 'keep-source');
 }
 
 /** The rule an input key falls under (its key less the input prefix starts with the rule's prefix); undefined under none. */
@@ -44,10 +58,15 @@ export function noRuleReason(config: Pick<PipelineConfig, 'inputPrefix'> & Parti
 
 /**
  * Every output key an upload of `key` can have: each of its variants', in each extension it may be
- * written with (any, for `original` and for a variant whose never-larger guard keeps the source).
+ * written with (any, for `original` and for a variant whose never-larger guard keeps the source);
+ * and its skip record, when the guard may skip.
  */
 export function possibleOutputKeys(config: Layout & Pick<PipelineConfig, 'variants'>, key: string): string[] {
-  return (variantsFor(config, key) ?? []).flatMap((v) => variantExtensions(v).map((ext) => variantKey(config, key, v, ext)));
+  const variants = variantsFor(config, key) ?? [];
+  return [
+    ...variants.flatMap((v) => variantExtensions(v).map((ext) => variantKey(config, key, v, ext))),
+    ...mayBeSkipped(variants) ? [skipRecordKey(config, key)] : [],
+  ];
 }
 
 /** The extensions a variant's outputs may have. */

@@ -10,7 +10,7 @@ import { LABELS_NEED_AWS, type LabelDetector } from './labels';
 import { buildManifest, fingerprint, manifestKey, withManifest } from './manifest';
 import { OrderedWriter, type Existing, type Source } from './ordered-writes';
 import { checkOutputMetadata, copiesUserMetadata, outputHeaders } from './output-headers';
-import { noRuleReason, possibleOutputKeys as outputKeysOf, variantExtensions, variantsFor } from './output-keys';
+import { mayBeSkipped, noRuleReason, possibleOutputKeys as outputKeysOf, skipRecordKey, variantExtensions, variantsFor } from './output-keys';
 import { decodeKey } from './s3-event';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
 import {
@@ -266,6 +266,19 @@ export class ImageProcessor {
           format: out.format,
           ...(out.note ? { note: out.note } : {}),
         });
+      }
+      // The never-larger guard may leave an upload with no output at all: its skip record then
+      // stands for it (a newer one wins, an older one goes), as outputs do.
+      if (mayBeSkipped(variants)) {
+        const skipKey = skipRecordKey(this.config, key);
+        if (written.length === 0) {
+          const skipped = { bucket, key, eTag, sequencer: source.sequencer, outputs: outputs.map((o) => ({ variant: o.variant, note: o.note })) };
+          const skipETag = await this.writer.put({ key: skipKey, body: JSON.stringify(skipped, null, 2), contentType: 'application/json' }, source);
+          if (skipETag === undefined) return await this.superseded(key, written);
+          written.push({ key: skipKey, eTag: skipETag });
+        } else if (await this.writer.newerAfterClearingOlder(skipKey, source)) {
+          return await this.superseded(key, written);
+        }
       }
       // A newer upload of the key that was rejected wins; an older one's failure record goes.
       const failureRecord = failureKey(this.config, key);

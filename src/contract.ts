@@ -54,6 +54,13 @@ export const METRIC_DIMENSIONS = {
 /** The folder, under the output prefix, of the failure records. */
 export const FAILURE_FOLDER = '_failed/';
 
+/**
+ * The folder, under the output prefix, of the skip records: an upload whose every output the
+ * never-larger guard skipped writes one (with its sequencer), so that an older upload's event
+ * arriving after it cannot bring older outputs back.
+ */
+export const SKIPPED_FOLDER = '_skipped/';
+
 /** The folder, under the output prefix, of the manifests: one JSON document per processed upload. */
 export const MANIFEST_FOLDER = '_manifests/';
 

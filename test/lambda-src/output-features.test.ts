@@ -183,7 +183,10 @@ describe('output keys', () => {
 
   test('a variant that may keep its source may be written with any extension, and its possible keys say so', () => {
     const c = parse({ variants: [{ name: 'g', whenLarger: 'keep-source' }, { name: 'p', format: 'png' }] });
-    expect(possibleOutputKeys(c, 'x.gif').sort()).toEqual(['g/x.avif', 'g/x.gif', 'g/x.jpg', 'g/x.png', 'g/x.tif', 'g/x.webp', 'p/x.png']);
+    expect(possibleOutputKeys(c, 'x.gif').sort())
+      .toEqual(['_skipped/x.gif.json', 'g/x.avif', 'g/x.gif', 'g/x.jpg', 'g/x.png', 'g/x.tif', 'g/x.webp', 'p/x.png']);
+    // no guard that may skip, no skip record
+    expect(possibleOutputKeys(parse({ variants: [{ name: 'p', format: 'png' }] }), 'x.gif')).toEqual(['p/x.png']);
   });
 });
 
@@ -464,6 +467,35 @@ describe('the handler', () => {
     expect(s3.keys(OUT)).toEqual(['g/pic.png']);
     expect(s3.object(OUT, 'g/pic.png')!.body.equals(tiny)).toBe(true);
     expect(s3.object(OUT, 'g/pic.png')!.contentType).toBe('image/png');
+  });
+
+  test('an upload whose every output is skipped leaves a skip record; a later one with outputs removes it', async () => {
+    current = handler({ variants: [{ name: 'g', width: 256, height: 256, quality: 95, whenLarger: 'skip' }] });
+    await upload('up/pic.png', await solid(64, 64, TEAL, 'png'), '0055AED6DCD90281E5');
+    expect(s3.keys(OUT)).toEqual(['_skipped/pic.png.json']);
+    expect(JSON.parse(s3.object(OUT, '_skipped/pic.png.json')!.body.toString())).toMatchObject({
+      key: 'up/pic.png', sequencer: '0055AED6DCD90281E5', outputs: [{ variant: 'g', note: { guard: 'skipped' } }],
+    });
+    await upload('up/pic.png', await noisy(800, 600, 'png'), '0055AED6DCD90281E6');
+    expect(s3.keys(OUT)).toEqual(['g/pic.jpg']);
+  });
+
+  test('an older upload whose event runs after a newer one that skipped everything does not bring its output back', async () => {
+    const cfg = { variants: [{ name: 'g', width: 256, height: 256, quality: 95, whenLarger: 'skip' }] };
+    const older = new ImageProcessor(s3.client('older'), validatePipelineConfig({ inputBucket: IN, outputBucket: OUT, inputPrefix: 'up/', ...cfg }), () => undefined);
+    const newer = new ImageProcessor(s3.client('newer'), validatePipelineConfig({ inputBucket: IN, outputBucket: OUT, inputPrefix: 'up/', ...cfg }), () => undefined);
+    const olderBody = await noisy(800, 600, 'png');
+    const olderRecord = s3EventRecord({ bucket: IN, key: 'up/pic.png', size: olderBody.length, eTag: s3.upload(IN, 'up/pic.png', olderBody), sequencer: '0055AED6DCD90281E5' });
+    // the older event has read its object and stops before its first write
+    const held = s3.hold('older', 'PutObject');
+    const olderDone = older.processRecord(olderRecord);
+    await held.reached;
+    const newerBody = await solid(64, 64, TEAL, 'png');
+    const newerRecord = s3EventRecord({ bucket: IN, key: 'up/pic.png', size: newerBody.length, eTag: s3.upload(IN, 'up/pic.png', newerBody), sequencer: '0055AED6DCD90281E6' });
+    expect(await newer.processRecord(newerRecord)).toMatchObject({ status: 'processed', outputs: [{ note: { guard: 'skipped' } }] });
+    held.release();
+    expect(await olderDone).toMatchObject({ status: 'skipped', why: expect.stringMatching(/superseded/) });
+    expect(s3.keys(OUT)).toEqual(['_skipped/pic.png.json']);
   });
 
   test('skip writes nothing and removes an older upload\'s output; the outcome says why', async () => {
