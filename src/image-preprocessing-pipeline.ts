@@ -197,6 +197,8 @@ export class ImagePreprocessingPipeline extends Construct {
       acceptedFormats: (props.acceptedFormats as readonly InputFormat[] | undefined) ?? DEFAULTS.acceptedFormats,
       maxInputBytes: props.maxInputBytes?.toBytes() ?? DEFAULTS.maxInputBytes,
       memorySizeMb: settings.memorySize,
+      concurrency: props.concurrency ?? DEFAULTS.concurrency,
+      rulePrefixes: props.rules?.map((r) => r.prefix),
       alarmTopic: props.alarmTopic,
     });
     if (props.uploadApi) this.uploadApi = new UploadApi(this, 'UploadApi', { ...props.uploadApi, pipeline: this });

@@ -155,7 +155,7 @@ export class UploadApi extends Construct {
     }
 
     const apiConfig: UploadApiConfig = {
-      maxUploadBytes: props.maxUploadSize?.toBytes() ?? handlerMaxBytes(p.maxInputBytes, p.memorySizeMb),
+      maxUploadBytes: props.maxUploadSize?.toBytes() ?? handlerMaxBytes(p.maxInputBytes, p.memorySizeMb, p.concurrency),
       uploadUrlExpirySeconds: props.uploadUrlExpiry?.toSeconds() ?? UPLOAD_API_DEFAULTS.uploadUrlExpirySeconds,
       downloadUrlExpirySeconds: props.downloadUrlExpiry?.toSeconds() ?? UPLOAD_API_DEFAULTS.downloadUrlExpirySeconds,
     };

@@ -2,7 +2,7 @@
  * The upload API construct: what it synthesizes, the least privilege of its functions, its
  * authorization, CORS, throttling and alarms, its synth-time checks, and cdk-nag.
  */
-import { App, Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import { App, Aspects, Duration, Size, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -10,8 +10,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
+// cdk-nag 2, installed beside cdk-nag 3 under another name
+// eslint-disable-next-line import/no-extraneous-dependencies
+import { AwsSolutionsChecks as Nag2Checks } from 'cdk-nag-v2';
 import { effectiveMaxBytes, memoryBudgetFor } from '../lambda-src/transform';
-import { ImagePreprocessingPipeline, ImagePreprocessingPipelineProps, InputFormat, UploadApi } from '../src';
+import { ImagePreprocessingPipeline, ImagePreprocessingPipelineProps, InputFormat, TriggerMode, UploadApi } from '../src';
 import { handlerMaxBytes } from '../src/private/upload-api-contract';
 
 function synth(props: ImagePreprocessingPipelineProps = {}, more?: (stack: Stack, p: ImagePreprocessingPipeline) => void) {
@@ -217,15 +220,30 @@ describe('UploadApi', () => {
       expect(() => synth(props)).toThrow(message);
     });
 
+    test('fails when the pipeline has rules and none covers the upload folder', () => {
+      expect(() => synth({ rules: [{ prefix: 'avatars/', variants: [{ name: 'a', width: 64, height: 64 }] }], uploadApi: {} }))
+        .toThrow(/uploadApi: uploads get keys under "uploads\/" \(after inputPrefix\), which no rule's prefix covers \("avatars\/"\)/);
+      expect(() => synth({ rules: [{ prefix: 'uploads/', variants: [{ name: 'a', width: 64, height: 64 }] }], uploadApi: {} })).not.toThrow();
+    });
+
+    test('fails when maxUploadSize is more than a record\'s share of the memory takes (concurrency)', () => {
+      // 512 MB, 4 records at once: (512 - 100) MiB = 432013312 bytes, a quarter per record, held 4 times: 27000832
+      expect(() => synth({ trigger: TriggerMode.QUEUE, concurrency: 4, uploadApi: { maxUploadSize: Size.mebibytes(30) } }))
+        .toThrow(/uploadApi\.maxUploadSize must be from 1 byte to 27000832 bytes/);
+    });
+
     test('inputSuffixes that match every accepted format are fine', () => {
       expect(() => synth({ inputSuffixes: ['.jpg', '.png'], acceptedFormats: [InputFormat.JPEG, InputFormat.PNG], uploadApi: {} })).not.toThrow();
     });
   });
 
-  test('the API\'s size ceiling is the handler\'s own (lambda-src/transform.ts)', () => {
+  test('the API\'s size ceiling is the handler\'s own (lambda-src/process-image.lambda.ts and transform.ts)', () => {
     for (const memory of [128, 256, 300, 512, 1024, 10240]) {
-      for (const maxInputBytes of [1000, 5 * 1024 * 1024, 50 * 1024 * 1024, 10 * 1024 * 1024 * 1024]) {
-        expect(handlerMaxBytes(maxInputBytes, memory)).toBe(effectiveMaxBytes({ maxInputBytes, memoryBudgetBytes: memoryBudgetFor(memory) }));
+      for (const concurrency of [1, 3, 8]) {
+        for (const maxInputBytes of [1000, 5 * 1024 * 1024, 50 * 1024 * 1024, 10 * 1024 * 1024 * 1024]) {
+          const handlers = effectiveMaxBytes({ maxInputBytes, memoryBudgetBytes: Math.floor(memoryBudgetFor(memory) / concurrency) });
+          expect(handlerMaxBytes(maxInputBytes, memory, concurrency)).toBe(handlers);
+        }
       }
     }
   });
@@ -237,6 +255,25 @@ describe('UploadApi', () => {
     const api = new UploadApi(stack, 'Api', { pipeline });
     expect(api.url).toBeDefined();
     Template.fromStack(stack).resourceCountIs('AWS::ApiGatewayV2::Route', 2);
+  });
+});
+
+describe('UploadApi under cdk-nag 2 AwsSolutions (the suppressions in the resources\' metadata)', () => {
+  test.each<[string, ImagePreprocessingPipelineProps]>([
+    ['IAM authorization', { uploadApi: {} }],
+    ['a JWT authorizer and browser origins', {
+      uploadApi: { authorizer: new HttpJwtAuthorizer('Jwt', 'https://issuer.example.com', { jwtAudience: ['app'] }), allowedOrigins: ['https://app.example.com'] },
+    }],
+  ])('%s: no finding', (_what, props) => {
+    const app = new App();
+    const stack = new Stack(app, 'Test');
+    new ImagePreprocessingPipeline(stack, 'Images', props);
+    Aspects.of(app).add(new Nag2Checks());
+    app.synth();
+    const found = app.node.findAll().flatMap((c) => c.node.metadata
+      .filter((m) => m.type === 'aws:cdk:error' || m.type === 'aws:cdk:warning')
+      .map((m) => `${c.node.path}: ${String(m.data).split(':')[0]}`));
+    expect(found).toEqual([]);
   });
 });
 

@@ -16,6 +16,13 @@ import sharp from 'sharp';
 import { testWithClient, type Client } from './clients';
 import { startServe, type Served } from './serve-process';
 
+// The callbacks given to the page run in the browser, with its DOM; this project's types have none.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any;
+declare const DataTransfer: any;
+declare const DragEvent: any;
+declare const File: any;
+
 const CHROMIUM: Client = { name: 'Debian\'s chromium', path: '/usr/bin/chromium', install: 'apt-get install chromium' };
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts');
 const DOCS_SCREENSHOT = path.join(__dirname, '..', 'docs', 'web-page.png');
@@ -44,13 +51,13 @@ interface Seen {
 }
 
 async function seen(page: Page): Promise<Seen[]> {
-  return page.$$eval('li.upload', (items) => items.map((li) => ({
+  return page.$$eval('li.upload', (items: any[]) => items.map((li: any) => ({
     name: li.querySelector('h3')!.textContent!,
-    state: (li as HTMLElement).dataset.state!,
+    state: li.dataset.state,
     busy: li.getAttribute('aria-busy'),
     stateText: li.querySelector('.state')!.textContent!,
     detail: li.querySelector('.detail')!.textContent!,
-    images: [...li.querySelectorAll('figure')].map((f) => {
+    images: [...li.querySelectorAll('figure')].map((f: any) => {
       const img = f.querySelector('img')!;
       return { alt: img.alt, width: img.naturalWidth, height: img.naturalHeight, complete: img.complete, caption: f.querySelector('figcaption')!.textContent! };
     }),
@@ -104,7 +111,7 @@ testWithClient(CHROMIUM, 'the web page: pick a photograph and a broken file with
     await page.waitForFunction(() => !document.getElementById('settings')!.textContent!.startsWith('Reading'));
     expect(await page.$eval('#settings', (e) => e.textContent)).toBe(
       'Accepts JPEG, PNG, WebP, GIF, TIFF, AVIF up to 50.0 MiB. Each image becomes: grayscale-256 (256×256, grayscale, JPEG).');
-    expect(await page.$eval('#files', (e) => (e as HTMLInputElement).accept)).toBe('image/jpeg,image/png,image/webp,image/gif,image/tiff,image/avif');
+    expect(await page.$eval('#files', (e: any) => e.accept)).toBe('image/jpeg,image/png,image/webp,image/gif,image/tiff,image/avif');
     // the picker has a label; the drop zone is a focusable button described by its help text
     expect(await page.$eval('label[for="files"]', (e) => e.textContent)).toBe('Choose images:');
     expect(await page.$eval('#drop', (e) => [e.getAttribute('role'), e.getAttribute('tabindex'), document.getElementById(e.getAttribute('aria-describedby')!)!.textContent]))
@@ -127,9 +134,9 @@ testWithClient(CHROMIUM, 'the web page: pick a photograph and a broken file with
 
     // THEN each goes pending, then processed or rejected
     await page.waitForFunction(() => {
-      const items = [...document.querySelectorAll('li.upload')];
+      const items: any[] = [...document.querySelectorAll('li.upload')];
       return items.length === 3 && items.every((li) => li.getAttribute('aria-busy') === 'false')
-        && [...document.querySelectorAll('img')].every((img) => img.complete);
+        && [...document.querySelectorAll('img')].every((img: any) => img.complete);
     }, { timeout: 90_000 });
     const items = await seen(page);
     const byName = Object.fromEntries(items.map((i) => [i.name, i]));

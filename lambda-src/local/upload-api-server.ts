@@ -62,7 +62,7 @@ export class LocalUploadApi {
 
   constructor(private readonly o: LocalUploadApiOptions) {
     this.config = {
-      maxUploadBytes: handlerMaxBytes(o.pipeline.maxInputBytes, o.memorySizeMb),
+      maxUploadBytes: handlerMaxBytes(o.pipeline.maxInputBytes, o.memorySizeMb, o.pipeline.concurrency),
       uploadUrlExpirySeconds: UPLOAD_API_DEFAULTS.uploadUrlExpirySeconds,
       downloadUrlExpirySeconds: UPLOAD_API_DEFAULTS.downloadUrlExpirySeconds,
       ...o.api,

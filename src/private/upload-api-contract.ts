@@ -73,12 +73,13 @@ export const UPLOAD_TYPES = {
 } as const;
 
 /**
- * What the handler downloads at most with `memoryMb` of memory (lambda-src/transform.ts,
- * `effectiveMaxBytes` of `memoryBudgetFor`): the memory less 100 MiB of baseline, held 4 times over
- * at its peak; never less than 16 MiB of budget. An upload larger than this would be rejected
- * after it was made, so the API refuses to sign it.
+ * What the handler downloads at most with `memoryMb` of memory shared by `concurrency` records
+ * (lambda-src/process-image.lambda.ts and `effectiveMaxBytes` of lambda-src/transform.ts): the
+ * memory less 100 MiB of baseline (never less than 16 MiB), a `concurrency`-th of it per image,
+ * held 4 times over at its peak. An upload larger than this would be rejected after it was made, so
+ * the API refuses to sign it.
  */
-export function handlerMaxBytes(maxInputBytes: number, memoryMb: number): number {
-  const budget = Math.max(16, memoryMb - 100) * 1024 * 1024;
+export function handlerMaxBytes(maxInputBytes: number, memoryMb: number, concurrency = 1): number {
+  const budget = Math.floor(Math.max(16, memoryMb - 100) * 1024 * 1024 / concurrency);
   return Math.min(maxInputBytes, Math.floor(budget / 4));
 }

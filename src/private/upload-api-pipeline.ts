@@ -17,6 +17,8 @@ export interface PipelineForApi {
   readonly acceptedFormats: readonly InputFormat[];
   readonly maxInputBytes: number;
   readonly memorySizeMb: number;
+  readonly concurrency: number;
+  readonly rulePrefixes?: readonly string[];
   readonly alarmTopic?: sns.ITopic;
 }
 

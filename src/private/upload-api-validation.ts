@@ -1,6 +1,6 @@
 import { Duration, Size, Token } from 'aws-cdk-lib';
 import type { InputFormat } from '../contract';
-import { handlerMaxBytes, UPLOAD_API_LIMITS, UPLOAD_TYPES } from './upload-api-contract';
+import { handlerMaxBytes, UPLOAD_API_LIMITS, UPLOAD_FOLDER, UPLOAD_TYPES } from './upload-api-contract';
 import type { UploadApiOptions } from '../upload-api';
 
 /** What the checks need of the pipeline. */
@@ -9,6 +9,10 @@ export interface ApiPipelineLimits {
   readonly acceptedFormats: readonly InputFormat[];
   readonly maxInputBytes: number;
   readonly memorySizeMb: number;
+  /** Records one handler instance processes at once. */
+  readonly concurrency: number;
+  /** The rules' key prefixes, under the input prefix, when the pipeline has rules. */
+  readonly rulePrefixes?: readonly string[];
 }
 
 /**
@@ -39,11 +43,16 @@ export function uploadApiProblems(o: UploadApiOptions, p: ApiPipelineLimits, whe
     && (latency < UPLOAD_API_LIMITS.latencyAlarmThresholdMs.min || latency > UPLOAD_API_LIMITS.latencyAlarmThresholdMs.max)) {
     problems.push(`${where}latencyAlarmThreshold must be from 1 ms to 30 seconds (API Gateway's integration timeout), got ${o.latencyAlarmThreshold!.toHumanString()}`);
   }
-  const ceiling = handlerMaxBytes(p.maxInputBytes, p.memorySizeMb);
+  const ceiling = handlerMaxBytes(p.maxInputBytes, p.memorySizeMb, p.concurrency);
   const max = sizeBytes(o.maxUploadSize);
   if (max !== undefined && (max < 1 || max > ceiling)) {
     problems.push(`${where}maxUploadSize must be from 1 byte to ${ceiling} bytes (what the processor takes: maxInputBytes, and a `
-      + `quarter of memorySize less 100 MiB), got ${max} bytes`);
+      + `quarter of memorySize less 100 MiB, shared by concurrency records), got ${max} bytes`);
+  }
+  const rules = p.rulePrefixes;
+  if (rules !== undefined && rules.length > 0 && !rules.some((r) => typeof r !== 'string' || Token.isUnresolved(r) || UPLOAD_FOLDER.startsWith(r))) {
+    problems.push(`${where.replace(/\.$/, '') || 'the upload API'}: uploads get keys under "${UPLOAD_FOLDER}" (after inputPrefix), which no rule's prefix `
+      + `covers (${rules.map((r) => JSON.stringify(r)).join(', ')}), so they would never be processed: add a rule whose prefix is "${UPLOAD_FOLDER}"`);
   }
   if (p.inputSuffixes.length > 0 && !p.inputSuffixes.some((s) => Token.isUnresolved(s))) {
     for (const format of p.acceptedFormats) {

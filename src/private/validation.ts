@@ -113,6 +113,8 @@ export function validateProps(scope: IConstruct, props: ImagePreprocessingPipeli
       acceptedFormats: props.acceptedFormats ?? contract.DEFAULTS.acceptedFormats,
       maxInputBytes: props.maxInputBytes?.toBytes() ?? contract.DEFAULTS.maxInputBytes,
       memorySizeMb: props.memorySize ?? contract.DEFAULTS.memorySizeMb,
+      concurrency: props.concurrency ?? contract.DEFAULTS.concurrency,
+      rulePrefixes: Array.isArray(props.rules) ? props.rules.map((r) => r?.prefix) : undefined,
     }, 'uploadApi.'));
   }
   errors.push(...contract.featuresProblems({ manifest: props.manifest, processDeletes: props.processDeletes, labels: props.labels }, isUnknown));
