@@ -62,6 +62,13 @@ describe('rules by prefix', () => {
     expect(createdFilters(n.queue)).toEqual(['avatars/|.jpg', 'avatars/|.png', 'products/|.jpg', 'products/|.png']);
   });
 
+  test('with processDeletes, the ObjectRemoved notifications follow the rules\' prefixes too', () => {
+    const { template } = synth({ inputPrefix: 'uploads/', rules: [avatars, products], processDeletes: true });
+    const removed = notifications(template).lambda.filter((c) => c.Events.includes('s3:ObjectRemoved:*'))
+      .map((c) => c.Filter?.Key.FilterRules.find((r) => r.Name.toLowerCase() === 'prefix')?.Value).sort();
+    expect(removed).toEqual(['uploads/avatars/', 'uploads/products/']);
+  });
+
   test('the document holds the rules, every default filled in, and no variants of its own', () => {
     const { pipeline, stack } = synth({ rules: [avatars, products] });
     const doc = pipelineDocument(stack, pipeline);
