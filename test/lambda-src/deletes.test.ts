@@ -158,6 +158,15 @@ describe('events out of order', () => {
   });
 });
 
+test('in queue mode, a delete in an SQS message removes the results as a direct event does', async () => {
+  const { a } = processors();
+  await a.processRecord(await upload(await solid(320, 240, RED, 'jpeg'), '0010'));
+  const response = await a.handleSqsEvent({ Records: [{ messageId: 'm1', eventSource: 'aws:sqs', body: JSON.stringify({ Records: [removal('0020')] }) }] });
+  expect(response.batchItemFailures).toEqual([]);
+  expect(response.outcomes).toEqual([expect.objectContaining({ status: 'deleted' })]);
+  expect(s3.keys(OUT)).toEqual([TOMBSTONE]);
+});
+
 test('with processDeletes off, an ObjectRemoved event is skipped and nothing is removed', async () => {
   const { a } = processors(config({ processDeletes: undefined }));
   await a.processRecord(await upload(await solid(320, 240, RED, 'jpeg'), '0010'));
