@@ -1,7 +1,7 @@
 /**
  * The local mode's web page in a real browser: Debian's chromium, driven by puppeteer-core, against
- * `image-pipeline serve` as a user starts it. A photograph is picked with the keyboard, a broken
- * file with it, and a PNG is dropped; the test asserts what a person sees (text, the images'
+ * `image-pipeline serve` as a user starts it. A photograph is dropped on the page, a broken file
+ * and a PNG are picked with the keyboard; the test asserts what a person sees (text, the images'
  * natural sizes, the ARIA states and the live region) and that the page reaches nothing but the
  * local server. Screenshots go to test-artifacts/ (gitignored); with UPDATE_DOCS_SCREENSHOT=1 the
  * README's docs/web-page.png is rewritten from the same run.
@@ -64,7 +64,7 @@ async function seen(page: Page): Promise<Seen[]> {
   })));
 }
 
-testWithClient(CHROMIUM, 'the web page: pick a photograph and a broken file with the keyboard, drop a PNG, see each result', async () => {
+testWithClient(CHROMIUM, 'the web page: drop a photograph, pick a broken file and a PNG with the keyboard, see each result', async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'web-page-'));
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   let served: Served | undefined;
@@ -74,7 +74,8 @@ testWithClient(CHROMIUM, 'the web page: pick a photograph and a broken file with
     process.stdout.write(`web page test: uploading ${photo.what}\n`);
     const broken = path.join(tmp, 'broken.jpg');
     fs.writeFileSync(broken, Buffer.from('not a JPEG, whatever its name says. '.repeat(50)));
-    const png = await sharp({ create: { width: 320, height: 200, channels: 4, background: { r: 200, g: 60, b: 30, alpha: 0.8 } } }).png().toBuffer();
+    const png = path.join(tmp, 'picked.png');
+    await sharp({ create: { width: 320, height: 200, channels: 4, background: { r: 200, g: 60, b: 30, alpha: 0.8 } } }).png().toFile(png);
 
     // GIVEN serve, as a user starts it: its banner prints the page's URL
     const started = await startServe(['--data', path.join(tmp, 'data')]);
@@ -118,19 +119,19 @@ testWithClient(CHROMIUM, 'the web page: pick a photograph and a broken file with
       .toEqual(['button', '0', 'or press Enter or Space to choose files']);
     expect(await page.$eval('#announcer', (e) => [e.getAttribute('role'), e.getAttribute('aria-live')])).toEqual(['status', 'polite']);
 
-    // AND a person tabs to the drop zone and presses Enter: the file chooser opens; they pick two files
+    // AND a person drops a photograph on the drop zone
+    await page.evaluate((b64: string, name: string) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name, { type: 'image/jpeg' }));
+      document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, fs.readFileSync(photo.file).toString('base64'), path.basename(photo.file));
+    // AND tabs to the drop zone and presses Enter: the file chooser opens; they pick two files
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('drop');
     const [chooser] = await Promise.all([page.waitForFileChooser(), page.keyboard.press('Enter')]);
     expect(chooser.isMultiple()).toBe(true);
-    await chooser.accept([photo.file, broken]);
-    // AND drops a PNG on the drop zone
-    await page.evaluate((b64) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const dt = new DataTransfer();
-      dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
-      document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }, png.toString('base64'));
+    await chooser.accept([broken, png]);
 
     // THEN each goes pending, then processed or rejected
     await page.waitForFunction(() => {
@@ -141,7 +142,7 @@ testWithClient(CHROMIUM, 'the web page: pick a photograph and a broken file with
     const items = await seen(page);
     const byName = Object.fromEntries(items.map((i) => [i.name, i]));
     const photoName = path.basename(photo.file);
-    expect(Object.keys(byName).sort()).toEqual(['broken.jpg', 'dropped.png', photoName].sort());
+    expect(Object.keys(byName).sort()).toEqual(['broken.jpg', 'picked.png', photoName].sort());
 
     const processed = byName[photoName];
     expect(processed.state).toBe('processed');
@@ -165,9 +166,9 @@ testWithClient(CHROMIUM, 'the web page: pick a photograph and a broken file with
     expect(rejected.images[0].alt).toBe('No preview: the browser cannot show broken.jpg');
     expect(rejected.images[0].width).toBe(0);
 
-    const dropped = byName['dropped.png'];
-    expect(dropped.state).toBe('processed');
-    expect(dropped.images.map((i) => [i.width, i.height])).toEqual([[320, 200], [256, 256]]);
+    const picked = byName['picked.png'];
+    expect(picked.state).toBe('processed');
+    expect(picked.images.map((i) => [i.width, i.height])).toEqual([[320, 200], [256, 256]]);
 
     // the live region said the last outcome; the chart has a point per result and says the figures
     await page.waitForFunction(() => document.getElementById('announcer')!.textContent !== '');
