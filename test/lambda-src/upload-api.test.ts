@@ -2,6 +2,8 @@
  * The upload API's contract, over a mocked S3 client (aws-sdk-client-mock): what POST /uploads
  * signs and refuses, what GET /uploads/{id} answers in each state, and the Lambda entry point.
  */
+import { execFileSync } from 'child_process';
+import * as path from 'path';
 import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
@@ -306,4 +308,31 @@ describe('the Lambda entry point', () => {
     }
     void handler;
   });
+});
+
+test('the shipped bundle (assets/, as Lambda runs it) signs with Lambda\'s credentials from the environment', () => {
+  const bundle = path.join(__dirname, '..', '..', 'assets', 'lambda-src', 'api', 'upload-api.lambda', 'index.js');
+  const script = `require(${JSON.stringify(bundle)}).handler({ routeKey: 'POST /uploads', requestContext: { requestId: 'r' },
+    body: JSON.stringify({ contentType: 'image/webp', contentLength: 10 }) }).then((r) => process.stdout.write(JSON.stringify(r)));`;
+  const out = execFileSync(process.execPath, ['-e', script], {
+    env: {
+      PATH: process.env.PATH,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'ASIAEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_SESSION_TOKEN: 'session-token',
+      PIPELINE_CONFIG: JSON.stringify({ inputBucket: 'uploads-in', outputBucket: 'results-out', inputPrefix: 'in/' }),
+      UPLOAD_API_CONFIG: JSON.stringify(API),
+    },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const res = JSON.parse(out);
+  expect(res.statusCode).toBe(201);
+  const url = new URL(JSON.parse(res.body).upload.url);
+  expect(url.hostname).toBe('uploads-in.s3.eu-west-1.amazonaws.com');
+  expect(url.pathname).toMatch(/^\/in\/uploads\/[0-9a-f-]{36}\.webp$/);
+  expect(url.searchParams.get('X-Amz-Credential')).toMatch(/^ASIAEXAMPLE\//);
+  expect(url.searchParams.get('X-Amz-Security-Token')).toBe('session-token');
+  expect([...url.searchParams.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
 });
