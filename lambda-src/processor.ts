@@ -89,7 +89,8 @@ export interface FailureRecord {
 export type Logger = (entry: Record<string, unknown>) => void;
 
 export const jsonLogger: Logger = (entry) => {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+  // An embedded-metric line carries its time already (_aws.Timestamp), and CloudWatch stamps every line.
+  process.stdout.write(`${JSON.stringify(entry._aws === undefined ? { time: new Date().toISOString(), ...entry } : entry)}\n`);
 };
 
 /** Thrown when some records of an event failed transiently; the others were done. */
@@ -312,7 +313,7 @@ export class ImageProcessor {
       const ms = Date.now() - started;
       await this.publish(DETAIL_TYPES.processed, { ...detail, ms });
       // One line per image, which is also the metric (embedded metric format): nothing else is logged for it.
-      const logged = outputs.map((o) => ({ key: o.key, bytes: o.bytes }));
+      const logged = Object.fromEntries(outputs.map((o) => [o.variant, o.bytes]));
       this.log({ level: 'INFO', message: 'image processed', key, eTag, bytes: body.length, outputs: logged, ms, ...this.metricFields(METRIC_NAMES.processed) });
       return { status: 'processed', key, outputs, ms };
     } catch (e) {

@@ -3,7 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3Serv
 import { mockClient } from 'aws-sdk-client-mock';
 import { solid, TEAL } from './images';
 import { validatePipelineConfig } from '../../lambda-src/config';
-import { ImageProcessor, readBody, TransientFailure } from '../../lambda-src/processor';
+import { ImageProcessor, jsonLogger, readBody, TransientFailure } from '../../lambda-src/processor';
 
 const s3Mock = mockClient(S3Client);
 
@@ -77,7 +77,26 @@ describe('log volume', () => {
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatchObject({ level: 'INFO', message: 'image processed', key: 'a.jpg', ImagesProcessed: 1 });
     expect((logs[0]._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] }).CloudWatchMetrics[0].Metrics).toEqual([{ Name: 'ImagesProcessed', Unit: 'Count' }]);
+    expect(logs[0].outputs).toEqual({ 'grayscale-256': expect.any(Number) });
     expect(JSON.stringify(logs[0]).length).toBeLessThan(400);
+  });
+
+  test('the JSON logger stamps a plain line with its time, not an embedded-metric line (which has its Timestamp)', () => {
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      jsonLogger({ level: 'INFO', message: 'plain' });
+      jsonLogger({ level: 'INFO', message: 'counted', _aws: { Timestamp: 1 } });
+    } finally {
+      spy.mockRestore();
+    }
+    const [plain, counted] = written.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(typeof plain.time).toBe('string');
+    expect(counted.time).toBeUndefined();
+    expect(written.every((l) => l.endsWith('\n') && l.split('\n').length === 2)).toBe(true);
   });
 
   test('a rejected image logs one line, which is also its metric with the reason', async () => {
