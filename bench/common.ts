@@ -16,6 +16,7 @@ export const HANDLER = path.join(ROOT, 'assets', 'lambda-src', 'process-image.la
 export const LOCAL_WORKER = path.join(ROOT, 'assets', 'lambda-src', 'local', 'lambda-worker', 'index.js');
 export const PYTHON = '/usr/bin/python3';
 export const PILLOW_WORKER = path.join(BENCH, 'pillow_worker.py');
+export const ORIGINAL_HANDLER = path.join(BENCH, 'original_handler.py');
 export const DEFAULT_BACKGROUNDS = '/usr/share/backgrounds';
 
 /** The original system's three resolutions, and a 24 MP camera frame. */
@@ -26,8 +27,8 @@ export const PHOTOS_PER_SIZE = 5;
 export interface Workers {
   readonly transformWorker: string;
   readonly handlerCost: string;
+  readonly handlerDriver: string;
   readonly burst: string;
-  readonly cost: string;
 }
 
 /** What the machine has, and what the bench found on it. */
@@ -59,8 +60,6 @@ export interface Options {
   skip: Set<string>;
   /** Also measure the candidate sharp pipelines (exploration). */
   explore: boolean;
-  /** The input size of the cost model. */
-  costSize: string;
   /** Where RESULTS.md, COST.md and latency.svg go. */
   out: string;
 }

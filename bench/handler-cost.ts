@@ -1,59 +1,98 @@
 /**
- * The handler's CPU per image beyond the transform: `transformImage` in the measuring process
- * against one upload at a time through a LocalPipeline, events on and off (the worker:
- * bench/handler-cost-worker.ts).
+ * The whole handler against the original's whole handler, on the project's own S3 endpoint (the
+ * worker: bench/handler-cost-worker.ts): CPU per image at each size in alternating rounds, and,
+ * for the cost model, billed time under simulated latency and each memory size's limits, and
+ * queue-mode batches. Measures; asserts nothing.
  */
 import * as path from 'path';
-import { JOBS, LAYER, LOCAL_WORKER, median, nodeEnv, run, type Options, type Workers } from './common';
-import { originalSizesCycled, type Inputs } from './inputs';
-import { jsonLines, writeJob, type HandlerCostJob, type HandlerCostRow, type HandlerCostWhat } from './jobs';
+import { JOBS, LAYER, ORIGINAL_HANDLER, PYTHON, median, nodeEnv, run, sizeName, type MachineInfo, type Options, type Workers } from './common';
+import type { Inputs } from './inputs';
+import { jsonLines, writeJob, type HandlerCostJob, type HandlerCostRow, type HandlerImpl } from './jobs';
 
-export interface HandlerCostSummary {
-  readonly rounds: number;
+/** Memory sizes the cost model tries for our handler; the original ran at 128 MB. */
+export const MODEL_MEMORY_MB = [128, 256, 512, 1024];
+export const ORIGINAL_MEMORY_MB = 128;
+export const BATCH_SIZES = [1, 5, 10];
+
+export interface HandlerCost {
+  readonly rows: HandlerCostRow[];
   readonly images: number;
-  /** CPU ms per image: median, min and max of the rounds. */
-  readonly cpu: number;
-  readonly cpuMin: number;
-  readonly cpuMax: number;
-  /** CPU ms per image of the measuring process (handler rounds). */
-  readonly local?: number;
-  readonly wall: number;
-  /** Outcome counts over all rounds. */
-  readonly outcomes: Record<string, number>;
+  readonly rounds: number;
+  readonly billedImages: number;
+  readonly billedRounds: number;
+  readonly batchMemory: number;
+  /** The runs that did not print a result. */
+  readonly errors: string;
 }
 
-export type HandlerCost = Partial<Record<HandlerCostWhat, HandlerCostSummary>>;
+/** Median of a field over the rows that match. */
+export function med(rows: HandlerCostRow[], match: Partial<HandlerCostRow>, field: (r: HandlerCostRow) => number): number | undefined {
+  const mine = rows.filter((r) => Object.entries(match).every(([k, v]) => (r as unknown as Record<string, unknown>)[k] === v));
+  return mine.length ? median(mine.map(field)) : undefined;
+}
 
-export function measureHandlerCost(workers: Workers, taskDir: string, inputs: Inputs, opts: Options): HandlerCost {
+export function medianRequests(rows: HandlerCostRow[], match: Partial<HandlerCostRow>): Record<string, number> {
+  const mine = rows.filter((r) => Object.entries(match).every(([k, v]) => (r as unknown as Record<string, unknown>)[k] === v));
+  const ops = [...new Set(mine.flatMap((r) => Object.keys(r.requestsPerImage)))];
+  return Object.fromEntries(ops.map((op) => [op, median(mine.map((r) => r.requestsPerImage[op] ?? 0))]));
+}
+
+export function measureHandlerCost(workers: Workers, taskDir: string, inputs: Inputs, opts: Options, env: MachineInfo,
+  withModel: boolean, batchMemory: number): HandlerCost {
+  const original = env.pillow && env.boto3 ? PYTHON : undefined;
+  const sets = inputs.sets.map((s) => ({ size: sizeName(s.size), files: s.files.map((f) => f.file) }));
+  const small = sets.filter((s) => s.size !== '6000x4000').map((s) => s.size);
+  const billedImages = 10;
+  const billedRounds = Math.max(1, Math.min(2, opts.rounds));
   const job: HandlerCostJob = {
-    files: originalSizesCycled(inputs),
-    images: 150,
-    rounds: opts.rounds,
     handlerPath: path.join(taskDir, 'index.js'),
-    workerPath: LOCAL_WORKER,
+    driverPath: workers.handlerDriver,
     layerPath: LAYER,
+    python: original,
+    originalPath: ORIGINAL_HANDLER,
+    sets,
+    images: 40,
+    rounds: opts.rounds,
+    warmup: 5,
+    billed: withModel ? {
+      sizes: small,
+      images: billedImages,
+      rounds: billedRounds,
+      memories: MODEL_MEMORY_MB,
+      originalMemory: ORIGINAL_MEMORY_MB,
+      batchMemory,
+      batchSizes: BATCH_SIZES,
+      batchImages: 20,
+      seed: 20261126,
+    } : undefined,
   };
   const jobFile = writeJob(path.join(JOBS, 'handler-cost.json'), job);
-  const r = run(process.execPath, [workers.handlerCost, jobFile], { env: nodeEnv(), timeout: 60_000 + opts.rounds * 120_000 });
+  // BENCH_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to our handler's runs: to profile them.
+  const extra: Record<string, string> = process.env.BENCH_NODE_OPTIONS ? { BENCH_NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {};
+  const r = run(process.execPath, [workers.handlerCost, jobFile], { env: nodeEnv(extra), timeout: 40 * 60_000 });
   if (r.status !== 0) process.stderr.write(`bench: the handler-cost run ended with status ${r.status} ${r.signal ?? ''}: ${(r.stderr ?? '').slice(-2000)}\n`);
   const rows = jsonLines<HandlerCostRow>(r.stdout);
-  const summary: HandlerCost = {};
-  for (const what of ['transform', 'handler', 'handler-no-events'] as const) {
-    const mine = rows.filter((x) => x.what === what);
-    if (mine.length === 0) continue;
-    const cpu = mine.map((x) => x.cpuMsPerImage);
-    const outcomes: Record<string, number> = {};
-    for (const x of mine) for (const [k, v] of Object.entries(x.statuses ?? {})) outcomes[k] = (outcomes[k] ?? 0) + v;
-    summary[what] = {
-      rounds: mine.length,
-      images: mine[0].images,
-      cpu: median(cpu),
-      cpuMin: Math.min(...cpu),
-      cpuMax: Math.max(...cpu),
-      local: mine[0].localCpuMsPerImage === undefined ? undefined : median(mine.map((x) => x.localCpuMsPerImage!)),
-      wall: median(mine.map((x) => x.wallMsPerImage)),
-      outcomes,
-    };
+  return { rows, images: job.images, rounds: job.rounds, billedImages, billedRounds, batchMemory, errors: r.stderr ?? '' };
+}
+
+/** CPU ms per image of an implementation at a size: median, min and max of the rounds. */
+export function cpuOf(h: HandlerCost, size: string, impl: HandlerImpl): { med: number; min: number; max: number; n: number } | undefined {
+  const xs = h.rows.filter((r) => r.phase === 'cpu' && r.size === size && r.impl === impl).map((r) => r.cpuMsPerImage);
+  if (!xs.length) return undefined;
+  return { med: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
+}
+
+/**
+ * Ratios ours / original per round (each round's runs are back to back), then their median: the
+ * ratio comes from the same rounds, not from two medians taken apart.
+ */
+export function ratioOf(h: HandlerCost, size: string, impl: HandlerImpl): number | undefined {
+  const rounds = [...new Set(h.rows.filter((r) => r.phase === 'cpu').map((r) => r.round))];
+  const ratios: number[] = [];
+  for (const round of rounds) {
+    const o = h.rows.find((r) => r.phase === 'cpu' && r.round === round && r.size === size && r.impl === 'original');
+    const x = h.rows.find((r) => r.phase === 'cpu' && r.round === round && r.size === size && r.impl === impl);
+    if (o && x) ratios.push(x.cpuMsPerImage / o.cpuMsPerImage);
   }
-  return summary;
+  return ratios.length ? median(ratios) : undefined;
 }

@@ -62,30 +62,90 @@ export interface OncePeak {
   readonly peakRssKb?: number;
 }
 
-/** `handler-cost-worker.js JOB.json`. */
-export interface HandlerCostJob extends LocalRunAssets {
-  /** Upload bodies, cycled. */
-  readonly files: string[];
-  /** Images per measurement. */
+/** Which handler a run drives: the original's (Python), ours with events off, ours with events on. */
+export type HandlerImpl = 'original' | 'ours' | 'ours-events';
+
+/** What a handler run measures: CPU (no latency, no cap), billed time (latency, cap), queue batches. */
+export type HandlerPhase = 'cpu' | 'billed' | 'batch';
+
+/** `handler-cost-worker.js JOB.json`: every run of bench/handler-cost.ts, one local endpoint. */
+export interface HandlerCostJob {
+  /** The handler bundle (a copy outside the repo, so `sharp` resolves from NODE_PATH = the layer). */
+  readonly handlerPath: string;
+  readonly driverPath: string;
+  readonly layerPath: string;
+  readonly python?: string;
+  readonly originalPath: string;
+  /** Upload bodies per size, cycled. */
+  readonly sets: { readonly size: string; readonly files: string[] }[];
+  /** Measured images per CPU run at each size (24 MP: a quarter, at least 5). */
   readonly images: number;
   readonly rounds: number;
+  /** Warm-up images before each run's measured ones. */
+  readonly warmup: number;
+  /** The billed-time runs: under the simulated latency and each memory size's limits. */
+  readonly billed?: {
+    readonly sizes: string[];
+    readonly images: number;
+    readonly rounds: number;
+    /** Our handler's memory sizes to model. */
+    readonly memories: number[];
+    /** The original's memory size. */
+    readonly originalMemory: number;
+    /** Queue mode at this memory: batch sizes, each run with that many records at once. */
+    readonly batchMemory: number;
+    readonly batchSizes: number[];
+    readonly batchImages: number;
+    readonly seed: number;
+  };
 }
 
-export type HandlerCostWhat = 'transform' | 'handler' | 'handler-no-events';
-
-/** One line per measurement and round. */
+/** One line per run. Per-image figures are over the measured invocations. */
 export interface HandlerCostRow {
+  readonly phase: HandlerPhase;
   readonly round: number;
-  readonly what: HandlerCostWhat;
+  readonly size: string;
+  readonly impl: HandlerImpl;
+  readonly memoryMb?: number;
+  /** Queue mode: records per invocation, and the handler's `concurrency`. */
+  readonly batch?: number;
+  readonly concurrency?: number;
   readonly images: number;
   readonly cpuMsPerImage: number;
+  /** Mean invocation duration per image, and Lambda's billed duration (each invocation rounded up to 1 ms) per image. */
   readonly wallMsPerImage: number;
-  /** Execution environments measured (handler rounds). */
-  readonly environments?: number;
-  /** CPU of the measuring process (endpoint, events sink, pool, client) per image (handler rounds). */
-  readonly localCpuMsPerImage?: number;
-  /** Outcome counts (handler rounds). */
-  readonly statuses?: Record<string, number>;
+  readonly billedMsPerImage: number;
+  readonly initMs: number;
+  readonly initCpuMs: number;
+  /** The handler's own log output per image. */
+  readonly logBytesPerImage: number;
+  readonly logLinesPerImage: number;
+  /** S3 and EventBridge requests per image, by operation (warm-up included). */
+  readonly requestsPerImage: Record<string, number>;
+  readonly failures: number;
+  /** Whether the memory size's limits were applied (billed and batch runs), and how or why not. */
+  readonly capped?: boolean;
+  readonly how?: string;
+}
+
+/** `handler-driver.js JOB.json` and `original_handler.py JOB.json`. */
+export interface DriverJob {
+  readonly handlerPath: string;
+  /** Events run before measuring. */
+  readonly warmup: unknown[];
+  /** Events measured, one invocation each. */
+  readonly invocations: unknown[];
+}
+
+/** What a driver prints. */
+export interface DriverResult {
+  readonly initMs: number;
+  readonly initCpuMs: number;
+  readonly cpuMs: number;
+  readonly durationsMs: number[];
+  readonly logBytes: number;
+  readonly logLines: number;
+  readonly failures: number;
 }
 
 /** `burst-worker.js JOB.json`. */
@@ -120,17 +180,7 @@ export interface BurstBatch {
   readonly uploadMs: { readonly p50: number | null; readonly p99: number | null };
 }
 
-/** `cost-worker.js JOB.json`, under the memory size's limits. */
-export interface CostJob {
-  readonly memoryMb: number;
-  readonly files: string[];
-}
-
-export interface CostResult {
-  readonly wallMsPerImage: number;
-}
-
-export type WorkerJob = CpuJob | HandlerCostJob | BurstJob | CostJob;
+export type WorkerJob = CpuJob | HandlerCostJob | BurstJob | DriverJob;
 
 /** Writes a job where a worker will read it; returns the file. */
 export function writeJob<T extends WorkerJob>(file: string, job: T): string {

@@ -252,6 +252,57 @@ export function runLimited(memoryMb: number, cmd: string, args: string[], option
   }
 }
 
+/**
+ * As `runLimited`, without blocking: the caller's event loop keeps running (a server in the same
+ * process can answer the command). Output is collected as UTF-8.
+ */
+export async function spawnLimited(memoryMb: number | undefined, cmd: string, args: string[],
+  options: childProcess.SpawnOptions = {}): Promise<LimitedRun> {
+  const cpuShare = memoryMb === undefined ? 1 : cpuQuotaUs(memoryMb) / PERIOD_US;
+  let cgroup: Cgroup | string = 'no limits asked for';
+  if (memoryMb !== undefined) {
+    cgroup = cgroupV2(memoryMb);
+    if (typeof cgroup === 'string') {
+      const v2 = cgroup;
+      cgroup = cgroupV1(memoryMb);
+      if (typeof cgroup === 'string') cgroup = `${v2}; ${cgroup}`;
+    }
+  }
+  type Ended = { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+  const spawn = (c: string, a: string[]) => new Promise<Ended>((resolve, reject) => {
+    const child = childProcess.spawn(c, a, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
+  const mem = memoryMb ?? 0;
+  if (typeof cgroup === 'string') {
+    const r = await spawn(cmd, args);
+    return { ...r, applied: false, how: cgroup, memoryMb: mem, cpuShare, oomKilled: false };
+  }
+  try {
+    const r = await spawn('/bin/sh', ['-c', JOIN, 'lambda-limits', ...cgroup.procs, '--', cmd, ...args]);
+    const u = cgroup.usage();
+    return {
+      ...r,
+      applied: r.status !== 125,
+      how: r.status === 125 ? `${cgroup.how}: could not join it: ${r.stderr.trim()}` : cgroup.how,
+      memoryMb: mem,
+      cpuShare,
+      peakMb: u.peakMb,
+      limitHits: u.limitHits,
+      oomKilled: r.signal === 'SIGKILL' && ((u.oomKills ?? 0) > 0 || (u.limitHits ?? 0) > 0),
+    };
+  } finally {
+    try {
+      cgroup.remove();
+    } catch { /* a process left behind keeps it; it goes with the parent */ }
+  }
+}
+
 /** One line for a log or a report: what was applied, the peak and the limit hits. */
 export function describe(r: LimitedRun): string {
   if (!r.applied) return `NOT capped (measured without the ${r.memoryMb} MB cap and ${r.cpuShare.toFixed(3)} CPU share: ${r.how})`;
@@ -259,7 +310,8 @@ export function describe(r: LimitedRun): string {
     + `${r.oomKilled ? ' killed: out of memory' : ''} via ${r.how}`;
 }
 
-if (require.main === module) {
+// Run as a command (not when bundled into a worker, where `module` is the bundle's).
+if (require.main === module && /lambda-limits\.[jt]s$/.test(process.argv[1] ?? '')) {
   const [mem, cmd, ...rest] = process.argv.slice(2);
   if (!mem || !cmd || !(Number(mem) > 0)) {
     process.stderr.write('usage: lambda-limits.ts MEM_MB COMMAND [ARG...]\n');

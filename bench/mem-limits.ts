@@ -320,7 +320,7 @@ if (require.main === module) {
   // Alone: `ts-node bench/mem-limits.ts` (after `npx projen bundle`), with the bench's cached inputs.
   void (async () => {
     const sharp = layerSharp();
-    const inputs = await prepareInputs(sharp, { rounds: 1, bursts: [], cold: 1, targetMs: 1, skip: new Set(), explore: false, costSize: '2040x1536', out: BENCH });
+    const inputs = await prepareInputs(sharp, { rounds: 1, bursts: [], cold: 1, targetMs: 1, skip: new Set(), explore: false, out: BENCH });
     const task = lambdaTaskDir();
     const m = await measureMemLimits(sharp, inputs, path.join(task, 'index.js'));
     const md: string[] = [];

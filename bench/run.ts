@@ -3,27 +3,28 @@
  * a baseline measured in the same run. Nothing here asserts anything about time.
  *
  *   npm run bench -- [--photos DIR] [--rounds N] [--target-ms MS] [--cold N] [--bursts 10,50,100,500,1000]
- *                    [--skip cpu,cold,mem128,memlimits,handler,burst,cost] [--explore] [--cost-size 2040x1536] [--out DIR]
+ *                    [--skip cpu,cold,mem128,memlimits,handler,burst,cost] [--explore] [--out DIR]
  *
  * Needs the shipped assets (`npx projen bundle && bash lambda-src/layer/build.sh`). Uses sharp from
  * the shipped layer (assets/sharp-layer/<arch>/nodejs/node_modules) everywhere, Debian's
  * /usr/bin/python3 with python3-pil for the original system's transform, and loopback only. The
  * 128 MB and cost-model runs are capped as Lambda caps a function (bench/lambda-limits.ts, as root).
- * Writes RESULTS.md, latency.svg and COST.md to bench/ (or --out); caches inputs and bundles in bench/.cache/.
+ * Writes RESULTS.md, latency.svg, COST.md and cost.svg to bench/ (or --out); caches inputs and bundles in bench/.cache/.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { measureBursts } from './burst';
 import { measureCold } from './cold-init';
 import { BENCH, CACHE, PYTHON, log, sizeName, type Options } from './common';
-import { measureCost } from './cost-model';
+import { eligibleMemories } from './cost-model';
+import { billedSummary, costReport } from './cost-report';
 import { measureCpu, measureQuality } from './cpu';
 import { EXPLORE_OUTPUTS } from './explore';
 import { measureHandlerCost } from './handler-cost';
 import { prepareInputs } from './inputs';
 import { measureMemLimits } from './mem-limits';
 import { measureMem128 } from './mem128';
-import { costReport, latencySvg, report } from './report';
+import { latencySvg, report } from './report';
 import { buildBundles, checkAssets, lambdaTaskDir, layerSharp, machine } from './setup';
 
 const MEASUREMENTS = ['cpu', 'cold', 'mem128', 'memlimits', 'handler', 'burst', 'cost'];
@@ -34,7 +35,7 @@ function usage(): string {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    rounds: 3, bursts: [10, 50, 100, 500, 1000], cold: 15, targetMs: 300, skip: new Set(), explore: false, costSize: '2040x1536', out: BENCH,
+    rounds: 3, bursts: [10, 50, 100, 500, 1000], cold: 15, targetMs: 300, skip: new Set(), explore: false, out: BENCH,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -50,7 +51,6 @@ function parseArgs(argv: string[]): Options {
       case '--target-ms': o.targetMs = Math.max(1, Number(val())); break;
       case '--skip': val().split(',').forEach((s) => o.skip.add(s.trim())); break;
       case '--explore': o.explore = true; break;
-      case '--cost-size': o.costSize = val(); break;
       case '--out': o.out = path.resolve(val()); break;
       case '--help':
       case '-h':
@@ -64,6 +64,15 @@ function parseArgs(argv: string[]): Options {
   if (unknown.length) throw new Error(`--skip ${unknown.join(',')}: the measurements are ${MEASUREMENTS.join(', ')}`);
   return o;
 }
+
+/** The machine is shared: its load average goes in the log, before and after the handler runs. */
+function loadavg(when: string): void {
+  try {
+    log(`  loadavg ${when}: ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  } catch { /* not Linux */ }
+}
+
+type MemLimitRow = Parameters<typeof eligibleMemories>[0][number];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -117,19 +126,18 @@ async function main(): Promise<void> {
     memLimits = await measureMemLimits(sharp, inputs, path.join(taskDir, 'index.js'));
   }
   let handlerCost;
-  if (runs('handler')) {
-    step(`handler cost per image (${opts.rounds} rounds)`);
-    handlerCost = measureHandlerCost(workers, taskDir, inputs, opts);
+  if (runs('handler') || runs('cost')) {
+    step(`the whole handler against the original's (${opts.rounds} rounds)${runs('cost') ? ', then billed time under simulated latency for the cost model' : ''}`);
+    loadavg('before');
+    // Queue batches of up to 10 records at once need 100 + 28 x 10 MB: measured at 512 MB.
+    handlerCost = measureHandlerCost(workers, taskDir, inputs, opts, env, runs('cost'), 512);
+    loadavg('after');
+    if (runs('cost')) log(billedSummary(handlerCost.rows));
   }
   let bursts;
   if (runs('burst') && opts.bursts.length) {
     step(`local-mode bursts (${opts.bursts.join(', ')})`);
     bursts = measureBursts(workers, taskDir, inputs, opts);
-  }
-  let cost;
-  if (runs('cost')) {
-    step(`cost model (${opts.costSize}, ${opts.rounds} rounds per memory size)`);
-    cost = measureCost(workers, inputs, opts);
   }
   fs.rmSync(taskDir, { recursive: true, force: true });
 
@@ -143,10 +151,14 @@ async function main(): Promise<void> {
   log(`\n${md}`);
   write('RESULTS.md', `${md}\n`);
   if (bursts && bursts.length) write('latency.svg', latencySvg(bursts, `${env.cpu}, ${env.nproc} CPUs; node ${env.node}, sharp ${env.sharp}; ${env.date.slice(0, 10)}`));
-  if (cost) {
-    const text = costReport(cost, env, command);
-    log(`\n${text}`);
-    write('COST.md', text);
+  if (handlerCost && runs('cost')) {
+    // The memory sizes that take a 24 MP JPEG of either kind: this run's memlimits step, else its cached result.
+    const cached = path.join(CACHE, 'mem-limits.json');
+    const limits = memLimits ?? (fs.existsSync(cached) ? JSON.parse(fs.readFileSync(cached, 'utf8')) as { rows: MemLimitRow[] } : undefined);
+    const cost = costReport(handlerCost, env, command, limits ? eligibleMemories(limits.rows as MemLimitRow[]) : undefined);
+    log(`\n${cost.text}`);
+    write('COST.md', `${cost.text}\n`);
+    if (cost.svg) write('cost.svg', cost.svg);
   }
   log(`\nwrote ${written.join(', ')} (${(elapsed / 1000).toFixed(0)} s)`);
 }

@@ -37,7 +37,7 @@ export async function buildBundles(): Promise<Workers> {
   };
   const outdir = path.join(CACHE, 'build');
   const out = (entry: string) => path.join(outdir, `${entry}.js`);
-  const entries = ['transform-worker', 'handler-cost-worker', 'burst-worker', 'cost-worker'];
+  const entries = ['transform-worker', 'handler-cost-worker', 'handler-driver', 'burst-worker'];
   for (const entry of entries) {
     await esbuild.build({
       entryPoints: [path.join(BENCH, `${entry}.ts`)],
@@ -49,7 +49,12 @@ export async function buildBundles(): Promise<Workers> {
       logLevel: 'warning',
     });
   }
-  return { transformWorker: out('transform-worker'), handlerCost: out('handler-cost-worker'), burst: out('burst-worker'), cost: out('cost-worker') };
+  return {
+    transformWorker: out('transform-worker'),
+    handlerCost: out('handler-cost-worker'),
+    handlerDriver: out('handler-driver'),
+    burst: out('burst-worker'),
+  };
 }
 
 /**
