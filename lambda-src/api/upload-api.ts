@@ -16,7 +16,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { OUTPUT_EXTENSIONS, SOURCE_METADATA, type InputFormat, type PipelineConfig, type VariantConfig } from '../../src/contract';
 import { UPLOAD_FOLDER, UPLOAD_TYPES, type UploadApiConfig } from '../../src/private/upload-api-contract';
 import { compareSequencers, keyHash } from '../ordered-writes';
-import { failureKey, variantExtensions, variantKey, variantsFor } from '../output-keys';
+import { failureKey, skipRecordKey, variantExtensions, variantKey, variantsFor } from '../output-keys';
 import { HEADER_BYTES, imageSize, tiffIfdOffset, tiffIfdSize, type ImageSize } from './image-size';
 
 export interface ApiResponse {
@@ -51,7 +51,11 @@ export interface OutputState {
 /** What `GET /uploads/{id}` answers. */
 export type UploadState =
   | { readonly id: string; readonly key: string; readonly status: 'pending' }
-  | { readonly id: string; readonly key: string; readonly status: 'processed'; readonly processedAt?: string; readonly outputs: OutputState[] }
+  | {
+    readonly id: string; readonly key: string; readonly status: 'processed'; readonly processedAt?: string; readonly outputs: OutputState[];
+    /** The variants the never-larger guard skipped (`whenLarger`), when it skipped any. */
+    readonly skipped?: string[];
+  }
   | { readonly id: string; readonly key: string; readonly status: 'rejected'; readonly reason: string; readonly message: string; readonly rejectedAt?: string };
 
 /** A request the API refuses: the status code, a machine-readable code, and a message for people. */
@@ -173,22 +177,36 @@ export class UploadApi {
       throw new ApiError(404, 'NotFound', `${JSON.stringify(id)} is not an upload id this API hands out`);
     }
     const key = this.inputKey(id);
-    const [failure, outputs] = await Promise.all([
-      this.readFailure(key),
-      // the variants of the upload's rule, when the pipeline has rules
-      Promise.all((variantsFor(this.o.pipeline, key) ?? []).map((v) => this.readVariant(key, v))),
+    // the variants of the upload's rule, when the pipeline has rules
+    const variants = variantsFor(this.o.pipeline, key) ?? [];
+    const skippable = (v: VariantConfig) => v.whenLarger === 'skip' || v.whenLarger === 'keep-source';
+    const [failure, skipRecord, outputs] = await Promise.all([
+      this.readRecord(failureKey(this.o.pipeline, key), key),
+      variants.some(skippable) ? this.readRecord(skipRecordKey(this.o.pipeline, key), key) : undefined,
+      Promise.all(variants.map((v) => this.readVariant(key, v))),
     ]);
     const found = outputs.filter((x): x is Found => x !== undefined);
     const sequencers = new Set(found.map((x) => x.sequencer));
-    const newestOutput = found.map((x) => x.sequencer).sort(compareSequencers).pop();
-    // Every variant, from one upload, and newer than any failure record: processed.
-    if (found.length === outputs.length && sequencers.size === 1
-      && (!failure || compareSequencers(newestOutput!, failure.sequencer) > 0)) {
+    const newestOutput = found.map((x) => x.sequencer).sort(compareSequencers).pop() ?? '';
+    const newer = (a: string, record?: { sequencer: string }) => !record || compareSequencers(a, record.sequencer) > 0;
+    // Outputs from one upload for every variant, newer than any record: processed. A variant the
+    // never-larger guard may skip counts as skipped when it has none (a skip record is written only
+    // when every output was skipped).
+    if (sequencers.size === 1 && variants.every((v, i) => outputs[i] !== undefined || skippable(v))
+      && newer(newestOutput, failure) && newer(newestOutput, skipRecord)) {
       const processedAt = found.map((x) => x.lastModified).filter((t): t is Date => t !== undefined).sort((a, b) => a.getTime() - b.getTime()).pop();
-      return { id, key, status: 'processed', processedAt: processedAt?.toISOString(), outputs: await Promise.all(found.map((x) => this.describe(x))) };
+      const skipped = variants.filter((_v, i) => outputs[i] === undefined).map((v) => v.name);
+      return {
+        id, key, status: 'processed', processedAt: processedAt?.toISOString(), outputs: await Promise.all(found.map((x) => this.describe(x))),
+        ...(skipped.length > 0 ? { skipped } : {}),
+      };
+    }
+    // Every output skipped: the skip record stands for them, when no newer output or record follows.
+    if (skipRecord && compareSequencers(newestOutput, skipRecord.sequencer) <= 0 && newer(skipRecord.sequencer, failure)) {
+      return { id, key, status: 'processed', processedAt: skipRecord.time, outputs: [], skipped: variants.map((v) => v.name) };
     }
     // A failure record that no newer output follows: rejected.
-    if (failure && (newestOutput === undefined || compareSequencers(newestOutput, failure.sequencer) <= 0)) {
+    if (failure && compareSequencers(newestOutput, failure.sequencer) <= 0) {
       return { id, key, status: 'rejected', reason: failure.reason, message: failure.message, rejectedAt: failure.time };
     }
     return { id, key, status: 'pending' };
@@ -234,8 +252,9 @@ export class UploadApi {
     return res?.Body ? tiffIfdSize(head[0] === 0x49, await res.Body.transformToByteArray()) : undefined;
   }
 
-  private async readFailure(inputKey: string): Promise<{ reason: string; message: string; time?: string; sequencer: string } | undefined> {
-    const res = await this.get(failureKey(this.o.pipeline, inputKey));
+  /** A failure or skip record of `inputKey`, with the sequencer of the upload it is about. */
+  private async readRecord(recordKey: string, inputKey: string): Promise<{ reason: string; message: string; time?: string; sequencer: string } | undefined> {
+    const res = await this.get(recordKey);
     if (!res?.Body) return undefined;
     const text = await res.Body.transformToString();
     let record: { key?: string; reason?: string; message?: string; time?: string; sequencer?: string };
@@ -248,7 +267,7 @@ export class UploadApi {
     return {
       reason: record.reason ?? 'unknown',
       message: record.message ?? 'the failure record could not be read',
-      time: record.time,
+      time: record.time ?? res.LastModified?.toISOString(),
       sequencer: res.Metadata?.[SOURCE_METADATA.sequencer] ?? record.sequencer ?? '',
     };
   }

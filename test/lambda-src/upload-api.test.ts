@@ -222,6 +222,30 @@ describe('GET /uploads/{id}', () => {
     expect(state.outputs[0]).toMatchObject({ key: `derived/same/uploads/${ID}.webp`, format: 'webp', width: 100, height: 50 });
   });
 
+  test('the never-larger guard: a variant it may skip and that has no output is reported skipped, once the others are there', async () => {
+    const variants = [{ name: 'big', width: 256, height: 256 }, { name: 'small', width: 100, height: 50, format: 'webp', whenLarger: 'skip' }];
+    expect((await get(api({ variants }), `${ID}.jpg`)).body.status).toBe('pending');
+    mock.on(GetObjectCommand, { Key: `derived/big/uploads/${ID}.jpg` }).resolves(object(jpeg256, from(inputKey, '01')));
+    const state = (await get(api({ variants }), `${ID}.jpg`)).body;
+    expect(state).toMatchObject({ status: 'processed', skipped: ['small'] });
+    expect(state.outputs.map((o: { variant: string }) => o.variant)).toEqual(['big']);
+  });
+
+  test('the never-larger guard skipped every output: the skip record stands for them', async () => {
+    const variants = [{ name: 'small', width: 100, height: 50, format: 'webp', whenLarger: 'skip' }];
+    expect((await get(api({ variants }), `${ID}.jpg`)).body.status).toBe('pending');
+    const record = { key: inputKey, sequencer: '05', outputs: [{ variant: 'small', note: { guard: 'skipped', reason: 'larger' } }] };
+    mock.on(GetObjectCommand, { Key: `derived/_skipped/uploads/${ID}.jpg.json` })
+      .resolves({ Body: body(JSON.stringify(record)), Metadata: from(inputKey, '05'), LastModified: new Date(NOW) } as never);
+    expect((await get(api({ variants }), `${ID}.jpg`)).body).toEqual({
+      id: `${ID}.jpg`, key: inputKey, status: 'processed', processedAt: '2026-01-02T03:04:05.000Z', outputs: [], skipped: ['small'],
+    });
+    // a newer upload's failure record wins over it
+    mock.on(GetObjectCommand, { Key: failureKey })
+      .resolves({ Body: body(JSON.stringify({ key: inputKey, reason: 'corrupt-image', message: 'm' })), Metadata: from(inputKey, '06') } as never);
+    expect((await get(api({ variants }), `${ID}.jpg`)).body.status).toBe('rejected');
+  });
+
   test('a TIFF output whose IFD comes after its first 64 KiB: one more ranged GET reads its size', async () => {
     const variants = [{ name: 'same', width: 900, height: 700, fit: 'fill', format: 'original' }];
     const tiff = await sharp({ create: { width: 900, height: 700, channels: 3, background: '#345', noise: { type: 'gaussian', mean: 100, sigma: 30 } } })
