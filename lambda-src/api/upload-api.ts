@@ -52,7 +52,11 @@ export interface OutputState {
 export type UploadState =
   | { readonly id: string; readonly key: string; readonly status: 'pending' }
   | {
-    readonly id: string; readonly key: string; readonly status: 'processed'; readonly processedAt?: string; readonly outputs: OutputState[];
+    readonly id: string;
+    readonly key: string;
+    readonly status: 'processed';
+    readonly processedAt?: string;
+    readonly outputs: OutputState[];
     /** The variants the never-larger guard skipped (`whenLarger`), when it skipped any. */
     readonly skipped?: string[];
   }
@@ -197,7 +201,11 @@ export class UploadApi {
       const processedAt = found.map((x) => x.lastModified).filter((t): t is Date => t !== undefined).sort((a, b) => a.getTime() - b.getTime()).pop();
       const skipped = variants.filter((_v, i) => outputs[i] === undefined).map((v) => v.name);
       return {
-        id, key, status: 'processed', processedAt: processedAt?.toISOString(), outputs: await Promise.all(found.map((x) => this.describe(x))),
+        id,
+        key,
+        status: 'processed',
+        processedAt: processedAt?.toISOString(),
+        outputs: await Promise.all(found.map((x) => this.describe(x))),
         ...(skipped.length > 0 ? { skipped } : {}),
       };
     }
@@ -253,7 +261,7 @@ export class UploadApi {
   }
 
   /** A failure or skip record of `inputKey`, with the sequencer of the upload it is about. */
-  private async readRecord(recordKey: string, inputKey: string): Promise<{ reason: string; message: string; time?: string; sequencer: string } | undefined> {
+  private async readRecord(recordKey: string, inputKey: string): Promise<UploadRecord | undefined> {
     const res = await this.get(recordKey);
     if (!res?.Body) return undefined;
     const text = await res.Body.transformToString();
@@ -300,6 +308,14 @@ export class UploadApi {
       throw e;
     }
   }
+}
+
+/** What the API reads of a failure or skip record. */
+interface UploadRecord {
+  readonly reason: string;
+  readonly message: string;
+  readonly time?: string;
+  readonly sequencer: string;
 }
 
 interface Found {
