@@ -81,7 +81,8 @@ export function manifestKey(config: Pick<PipelineConfig, 'inputPrefix' | 'output
  * fraction of the variants' own decode; the input was already checked by the transform.
  */
 export async function fingerprint(input: Buffer, limitInputPixels: number): Promise<ImageFingerprint> {
-  const { data, info } = await sharp(input, { failOn: 'none', pages: 1, autoOrient: true, limitInputPixels })
+  // read in one pass, as the transform reads it: no whole decode of a large PNG held in memory
+  const { data, info } = await sharp(input, { failOn: 'none', pages: 1, autoOrient: true, limitInputPixels, sequentialRead: true })
     .resize(FINGERPRINT_EDGE, FINGERPRINT_EDGE, { fit: 'inside' })
     .toColourspace('srgb')
     .ensureAlpha()
