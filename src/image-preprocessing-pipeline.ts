@@ -141,6 +141,9 @@ export class ImagePreprocessingPipeline extends Construct {
       layers: [this.sharpLayer],
       environment: { [CONFIG_ENV_VAR]: this.pipelineConfig },
       loggingFormat: lambda.LoggingFormat.JSON,
+      // Nothing logged per request: the handler writes one line per image, which is also its metric;
+      // Lambda's own start and report lines (its duration and memory are metrics already) are not kept.
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
       logGroup,
       reservedConcurrentExecutions: props.reservedConcurrency,
       tracing: props.tracing,
