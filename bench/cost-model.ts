@@ -7,6 +7,8 @@
 import { median } from './common';
 import { MODEL_MEMORY_MB, ORIGINAL_MEMORY_MB, type HandlerCost } from './handler-cost';
 import type { HandlerCostRow, HandlerImpl } from './jobs';
+import { effectiveMaxBytes, memoryBudgetFor } from '../lambda-src/transform';
+import { DEFAULTS } from '../src/contract';
 
 /**
  * List prices, US East (N. Virginia), first tier, as of 2026 (aws.amazon.com/lambda/pricing,
@@ -172,16 +174,24 @@ export function ours(memoryMb: number, o: { events?: boolean; arch?: 'arm64' | '
 /** The camera photo every default function must take in both JPEG encodings, megapixels. */
 export const REQUIRED_JPEG_MP = 24;
 
+/** A default function takes what the other defaults let through: objects of the default maxInputBytes. */
+export function takesDefaultMaxBytes(memoryMb: number): boolean {
+  return effectiveMaxBytes({ maxInputBytes: DEFAULTS.maxInputBytes, memoryBudgetBytes: memoryBudgetFor(memoryMb) }) >= DEFAULTS.maxInputBytes;
+}
+
 /**
- * The memory sizes at which the handler accepts a REQUIRED_JPEG_MP photo as a baseline and as a
- * progressive JPEG (the memlimits measurement; a larger size accepts what a smaller one does).
+ * The memory sizes a default may have: the handler takes objects of the default maxInputBytes
+ * there, and a REQUIRED_JPEG_MP photo as a baseline and as a progressive JPEG (the memlimits
+ * measurement, when given; a larger size accepts what a smaller one does).
  */
-export function eligibleMemories(limits: { memoryMb: number; format: string; accepted?: { width: number; height: number } }[]): number[] {
-  const ok = (m: number) => ['baseline JPEG', 'progressive JPEG'].every((f) => limits.some((r) => r.memoryMb === m && r.format.startsWith(f)
-    && r.accepted !== undefined && r.accepted.width * r.accepted.height >= REQUIRED_JPEG_MP * 1e6));
-  const measured = [...new Set(limits.map((r) => r.memoryMb))].sort((a, b) => a - b);
-  const least = measured.find(ok);
-  return least === undefined ? [] : MODEL_MEMORY_MB.filter((m) => m >= least);
+export function eligibleMemories(limits?: { memoryMb: number; format: string; accepted?: { width: number; height: number } }[]): number[] {
+  let least = 0;
+  if (limits) {
+    const ok = (m: number) => ['baseline JPEG', 'progressive JPEG'].every((f) => limits.some((r) => r.memoryMb === m && r.format.startsWith(f)
+      && r.accepted !== undefined && r.accepted.width * r.accepted.height >= REQUIRED_JPEG_MP * 1e6));
+    least = [...new Set(limits.map((r) => r.memoryMb))].sort((a, b) => a - b).find(ok) ?? Infinity;
+  }
+  return MODEL_MEMORY_MB.filter((m) => m >= least && takesDefaultMaxBytes(m));
 }
 
 /**

@@ -175,8 +175,13 @@ export function costReport(h: HandlerCost, env: MachineInfo, command: string, el
 
   out('## Memory size');
   out();
-  out('Ours (arm64, events on) at each memory size: billed ms per image and total $ per million. The model picks the lowest mean total among the sizes that '
-    + `take a ${REQUIRED_JPEG_MP} MP photo as a baseline and as a progressive JPEG (${eligible ? `measured by the memlimits step: ${eligible.join(', ')} MB` : 'not measured in this run: all sizes'}): **${memory} MB**`
+  const cheapest = pickMemory(h, sizes);
+  out('Ours (arm64, events on) at each memory size: billed ms per image and total $ per million. The model picks the lowest mean total among the sizes a '
+    + `default may have: those that take objects of the default maxInputBytes (${DEFAULTS.maxInputBytes / 1048576} MiB; the handler holds an input 4 times over in what `
+    + `it spares besides its 100 MiB) and a ${REQUIRED_JPEG_MP} MP photo as a baseline and as a progressive JPEG (the memlimits step): `
+    + `${eligible?.join(', ') ?? 'all'} MB. It picks **${memory} MB**`
+    + `${cheapest && pick && cheapest.memoryMb !== memory ? `; without that condition it would pick ${cheapest.memoryMb} MB, `
+      + `$${usd(pick.means[memory] - cheapest.means[cheapest.memoryMb])} per million cheaper` : ''}`
     + `${memory === DEFAULTS.memorySizeMb ? ' (the default)' : ` (the default is ${DEFAULTS.memorySizeMb} MB)`}.`);
   out();
   out(table(['memory MB', ...sizes.flatMap((s) => [`${s} ms`, `${s} $`]), 'mean $'], MODEL_MEMORY_MB.map((m) => [

@@ -72,7 +72,7 @@ function loadavg(when: string): void {
   } catch { /* not Linux */ }
 }
 
-type MemLimitRow = Parameters<typeof eligibleMemories>[0][number];
+type MemLimitRow = NonNullable<Parameters<typeof eligibleMemories>[0]>[number];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     // The memory sizes that take a 24 MP JPEG of either kind: this run's memlimits step, else its cached result.
     const cached = path.join(CACHE, 'mem-limits.json');
     const limits = memLimits ?? (fs.existsSync(cached) ? JSON.parse(fs.readFileSync(cached, 'utf8')) as { rows: MemLimitRow[] } : undefined);
-    const cost = costReport(handlerCost, env, command, limits ? eligibleMemories(limits.rows as MemLimitRow[]) : undefined);
+    const cost = costReport(handlerCost, env, command, eligibleMemories(limits?.rows as MemLimitRow[] | undefined));
     log(`\n${cost.text}`);
     write('COST.md', `${cost.text}\n`);
     if (cost.svg) write('cost.svg', cost.svg);
