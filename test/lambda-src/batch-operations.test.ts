@@ -110,6 +110,23 @@ describe('ordering: a task has no sequencer', () => {
     expect(s3.object(OUT, 'grayscale-256/x.jpg')!.metadata['source-sequencer']).toBe('0010');
   });
 
+  test('a task held before its write while a newer upload\'s event runs whole: the task gives way', async () => {
+    // GIVEN a task that has read the current version and waits before writing its output
+    const p = new ImageProcessor(s3.client('task'), config(), () => undefined);
+    const event = new ImageProcessor(s3.client('event'), config(), () => undefined);
+    s3.upload(IN, 'uploads/x.jpg', await solid(320, 240, RED, 'jpeg'));
+    const write = s3.hold('task', 'PutObject');
+    const pending = handleBatchEvent(p, v1(['uploads/x.jpg']), IN);
+    await write.reached;
+    // WHEN a newer version is uploaded and its event runs, then the task goes on
+    const blue = await solid(320, 240, BLUE, 'jpeg');
+    await event.processRecord(s3EventRecord({ bucket: IN, key: 'uploads/x.jpg', size: blue.length, eTag: s3.upload(IN, 'uploads/x.jpg', blue), sequencer: '0030' }));
+    write.release();
+    // THEN the event's output stays
+    expect((await pending).results[0]).toMatchObject({ resultCode: 'Succeeded', resultString: expect.stringMatching(/^skipped: superseded/) });
+    expect(s3.object(OUT, 'grayscale-256/x.jpg')!.metadata['source-sequencer']).toBe('0030');
+  });
+
   test('it does not bring a deleted key\'s outputs back', async () => {
     const cfg = config({ processDeletes: true });
     const p = new ImageProcessor(s3.client('p'), cfg, () => undefined);
