@@ -210,7 +210,8 @@ export class ImagePreprocessingPipeline extends Construct {
   /**
    * A rule on the pipeline's event bus that matches this pipeline's `ImageProcessed` events, whose
    * detail is `{ pipeline, bucket, key, eTag, size, outputBucket, outputs: [{ variant, key, bytes,
-   * width, height, format }], ms }`. Give a target in `options` or add one to the rule.
+   * width, height, format }], ms }`, with `labels` when `labels` is set and `manifestKey` and
+   * `manifest` when `manifest` is. Give a target in `options` or add one to the rule.
    */
   public onImageProcessed(id: string, options: events.OnEventOptions = {}): events.Rule {
     return this.onImageEvent(id, DETAIL_TYPES.processed, options);
