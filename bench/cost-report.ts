@@ -145,8 +145,8 @@ export function costReport(h: HandlerCost, env: MachineInfo, command: string, el
     return [base, [
       base,
       costOf(h, ours(memory), size),
-      costOf(h, ours(memory, { events: false }), size),
-      costOf(h, ours(memory, { events: false, arch: 'x86_64' }), size),
+      costOf(h, ours(DEFAULTS.memorySizeMb, { events: false }), size),
+      costOf(h, ours(DEFAULTS.memorySizeMb, { events: false, arch: 'x86_64' }), size),
       costOf(h, ours(memory, { platformLogs: 'json' }), size),
       ...[1, 5, 10].map((b) => costOf(h, ours(h.batchMemory, { events: false, batch: b }), size)),
     ]];
@@ -206,7 +206,7 @@ export function costReport(h: HandlerCost, env: MachineInfo, command: string, el
 
   out('## Requests and log bytes per image');
   out();
-  const reqRows = sizes.slice(0, 1).flatMap((size) => [ORIGINAL, ours(memory), ours(memory, { events: false })].map((s) => {
+  const reqRows = sizes.slice(0, 1).flatMap((size) => [ORIGINAL, ours(memory), ours(DEFAULTS.memorySizeMb, { events: false })].map((s) => {
     const c = costOf(h, s, size);
     return c ? [s.name, Object.entries(c.requestsPerImage).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', '), fmt(c.logBytesPerImage, 0)] : [s.name, '-', '-'];
   }));

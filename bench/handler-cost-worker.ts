@@ -258,7 +258,7 @@ async function main(): Promise<void> {
       for (const size of billed.sizes) {
         const runs: { impl: HandlerImpl; memoryMb: number }[] = [
           ...(job.python ? [{ impl: 'original' as const, memoryMb: billed.originalMemory }] : []),
-          ...billed.memories.map((m) => ({ impl: 'ours' as const, memoryMb: m })),
+          ...billed.eventsOffMemories.map((m) => ({ impl: 'ours' as const, memoryMb: m })),
           ...billed.memories.map((m) => ({ impl: 'ours-events' as const, memoryMb: m })),
         ];
         for (let k = 0; k < runs.length; k++) {

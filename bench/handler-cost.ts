@@ -8,6 +8,7 @@ import * as path from 'path';
 import { JOBS, LAYER, ORIGINAL_HANDLER, PYTHON, median, nodeEnv, run, sizeName, type MachineInfo, type Options, type Workers } from './common';
 import type { Inputs } from './inputs';
 import { jsonLines, writeJob, type HandlerCostJob, type HandlerCostRow, type HandlerImpl } from './jobs';
+import { DEFAULTS } from '../src/contract';
 
 /** Memory sizes the cost model tries for our handler; the original ran at 128 MB. */
 export const MODEL_MEMORY_MB = [128, 256, 512, 1024];
@@ -59,6 +60,7 @@ export function measureHandlerCost(workers: Workers, taskDir: string, inputs: In
       images: billedImages,
       rounds: billedRounds,
       memories: MODEL_MEMORY_MB,
+      eventsOffMemories: [DEFAULTS.memorySizeMb],
       originalMemory: ORIGINAL_MEMORY_MB,
       batchMemory,
       batchSizes: BATCH_SIZES,

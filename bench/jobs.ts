@@ -88,8 +88,9 @@ export interface HandlerCostJob {
     readonly sizes: string[];
     readonly images: number;
     readonly rounds: number;
-    /** Our handler's memory sizes to model. */
+    /** Our handler's memory sizes to model (events on), and those to run with events off too. */
     readonly memories: number[];
+    readonly eventsOffMemories: number[];
     /** The original's memory size. */
     readonly originalMemory: number;
     /** Queue mode at this memory: batch sizes, each run with that many records at once. */
