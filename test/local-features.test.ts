@@ -155,6 +155,6 @@ test('image-pipeline process with the manifest on writes one per file, and says 
   expect(manifest).toMatchObject({
     key: 'sub/p.jpg',
     input: { format: 'jpeg', width: 640, height: 480 },
-    outputs: [{ key: 'thumb/sub/p.webp', format: 'webp', width: 64, height: 64, bytes: thumb.length, sha256: createHash('sha256').update(thumb).digest('hex') }],
+    outputs: [{ variant: 'thumb', key: 'thumb/sub/p.webp', format: 'webp', width: 64, height: 64, bytes: thumb.length, sha256: createHash('sha256').update(thumb).digest('hex') }],
   });
 });

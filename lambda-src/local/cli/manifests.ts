@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import type { FileResult } from './process-files';
 import { MANIFEST_FOLDER, OUTPUT_EXTENSIONS, type PipelineConfig } from '../../../src/contract';
 import { buildManifest, fingerprint } from '../../manifest';
+import { variantsFor } from '../../output-keys';
 
 /** sharp's name of a format, as the handler names it (sharp calls AVIF "heif"). */
 const INPUT_FORMAT: Record<string, string> = { jpg: 'jpeg', heif: 'avif' };
@@ -25,7 +26,9 @@ export async function writeManifests(files: { file: string; relative: string }[]
     const input = fs.readFileSync(files[i].file);
     const meta = await sharp(input, { pages: 1 }).metadata();
     const turned = (meta.orientation ?? 1) >= 5;
-    const kept = r.outputs.filter((o) => o.note?.guard !== 'skipped');
+    // the outputs are in the order of the file's variants, as the transform makes them
+    const variants = variantsFor({ ...config, inputPrefix: '' }, files[i].relative) ?? [];
+    const kept = r.outputs.map((o, j) => ({ ...o, variant: variants[j]?.name })).filter((o) => o.note?.guard !== 'skipped');
     const manifest = buildManifest({
       bucket: 'local',
       key: files[i].relative,
@@ -36,6 +39,7 @@ export async function writeManifests(files: { file: string; relative: string }[]
         height: (turned ? meta.width : meta.height) ?? 0,
       },
       outputs: kept.map((o) => ({
+        variant: o.variant,
         key: path.relative(outDir, o.path).split(path.sep).join('/'),
         format: FORMAT_OF_EXTENSION[path.extname(o.path).slice(1)] ?? path.extname(o.path).slice(1),
         width: o.width,
