@@ -236,7 +236,8 @@ export class ImageProcessor {
       const labels = this.config.labels && this.services.labels ? settled(this.services.labels.detect(bucket, key, body)) : undefined;
       if (copies) checkOutputMetadata(variants, inputMeta.metadata);
       const result = await transformImage(body, variants === this.config.variants ? this.policy : { ...this.policy, variants });
-      const described = this.config.manifest ? await fingerprint(body, this.config.maxInputPixels) : undefined;
+      // The manifest's fingerprint is made while the outputs are written (libvips works off the main thread).
+      const described = this.config.manifest ? settled(fingerprint(body, this.config.maxInputPixels)) : undefined;
       const labelled = labels === undefined ? undefined : await labels();
       const outputs: ProcessedOutput[] = [];
       const written: { key: string; eTag: string }[] = [];
@@ -301,7 +302,7 @@ export class ImageProcessor {
           input: { format: result.inputFormat, width: result.inputWidth, height: result.inputHeight },
           outputs,
           bodies: result.outputs.map((o) => o.body),
-          fingerprint: described,
+          fingerprint: await described(),
           labels: labelled,
         });
         const mKey = manifestKey(this.config, key);
