@@ -30,6 +30,8 @@ export interface ReportContext {
   readonly elapsed: number;
   /** The command line, as the report names it. */
   readonly command: string;
+  /** /proc/loadavg at the start and at the end of the run: the machine may be shared. */
+  readonly load?: string;
 }
 
 function header(ctx: ReportContext, out: (s?: string) => void): void {
@@ -54,6 +56,7 @@ function header(ctx: ReportContext, out: (s?: string) => void): void {
     ['boto3', env.boto3 ?? 'not installed'],
     ['commit', env.commit],
     ['bench wall time', `${fmt(elapsed / 1000, 0)} s`],
+    ['load average (1, 5, 15 min), start -> end', ctx.load ?? '-'],
   ], ['l', 'l']));
   out();
   out('## Inputs');

@@ -66,10 +66,14 @@ function parseArgs(argv: string[]): Options {
 }
 
 /** The machine is shared: its load average goes in the log, before and after the handler runs. */
-function loadavg(when: string): void {
+function loadavg(when: string): string {
   try {
-    log(`  loadavg ${when}: ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);
-  } catch { /* not Linux */ }
+    const l = fs.readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
+    log(`  loadavg ${when}: ${l}`);
+    return l;
+  } catch {
+    return '-';
+  }
 }
 
 type MemLimitRow = NonNullable<Parameters<typeof eligibleMemories>[0]>[number];
@@ -79,6 +83,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(args);
   const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
   const started = Date.now();
+  const loadStart = loadavg('at the start');
   checkAssets();
   fs.mkdirSync(CACHE, { recursive: true });
   fs.mkdirSync(opts.out, { recursive: true });
@@ -142,12 +147,13 @@ async function main(): Promise<void> {
   fs.rmSync(taskDir, { recursive: true, force: true });
 
   const elapsed = Date.now() - started;
+  const load = `${loadStart} -> ${loadavg('at the end')}`;
   const written: string[] = [];
   const write = (name: string, text: string) => {
     fs.writeFileSync(path.join(opts.out, name), text);
     written.push(path.relative(process.cwd(), path.join(opts.out, name)));
   };
-  const md = report({ env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, memLimits, handlerCost, bursts, opts, elapsed, command });
+  const md = report({ env, inputs, cpuRes, quality, qualityVsOurs, cold, mem128, memLimits, handlerCost, bursts, opts, elapsed, command, load });
   log(`\n${md}`);
   write('RESULTS.md', `${md}\n`);
   if (bursts && bursts.length) write('latency.svg', latencySvg(bursts, `${env.cpu}, ${env.nproc} CPUs; node ${env.node}, sharp ${env.sharp}; ${env.date.slice(0, 10)}`));
@@ -155,7 +161,7 @@ async function main(): Promise<void> {
     // The memory sizes that take a 24 MP JPEG of either kind: this run's memlimits step, else its cached result.
     const cached = path.join(CACHE, 'mem-limits.json');
     const limits = memLimits ?? (fs.existsSync(cached) ? JSON.parse(fs.readFileSync(cached, 'utf8')) as { rows: MemLimitRow[] } : undefined);
-    const cost = costReport(handlerCost, env, command, eligibleMemories(limits?.rows as MemLimitRow[] | undefined));
+    const cost = costReport(handlerCost, env, command, eligibleMemories(limits?.rows as MemLimitRow[] | undefined), load);
     log(`\n${cost.text}`);
     write('COST.md', `${cost.text}\n`);
     if (cost.svg) write('cost.svg', cost.svg);
