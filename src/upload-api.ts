@@ -68,7 +68,8 @@ export interface UploadApiOptions {
 
   /**
    * The largest upload the API signs; at most what the processor takes (the pipeline's
-   * `maxInputBytes`, and a quarter of its `memorySize` less 100 MiB).
+   * `maxInputBytes`, and a quarter of its `memorySize` less 100 MiB, divided among the
+   * `concurrency` records it processes at once).
    *
    * @default - what the processor takes: 50 MiB with the pipeline's defaults
    */
