@@ -181,9 +181,9 @@ export function costReport(h: HandlerCost, env: MachineInfo, command: string, el
     + `default may have: those that take objects of the default maxInputBytes (${DEFAULTS.maxInputBytes / 1048576} MiB; the handler holds an input 4 times over in what `
     + `it spares besides its 100 MiB) and a ${REQUIRED_JPEG_MP} MP photo as a baseline and as a progressive JPEG (the memlimits step): `
     + `${eligible?.join(', ') ?? 'all'} MB. It picks **${memory} MB**`
+    + `${memory === DEFAULTS.memorySizeMb ? ' (the default)' : ` (the default is ${DEFAULTS.memorySizeMb} MB)`}`
     + `${cheapest && pick && cheapest.memoryMb !== memory ? `; without that condition it would pick ${cheapest.memoryMb} MB, `
-      + `$${usd(pick.means[memory] - cheapest.means[cheapest.memoryMb])} per million cheaper` : ''}`
-    + `${memory === DEFAULTS.memorySizeMb ? ' (the default)' : ` (the default is ${DEFAULTS.memorySizeMb} MB)`}.`);
+      + `$${usd(pick.means[memory] - cheapest.means[cheapest.memoryMb])} per million cheaper` : ''}.`);
   out();
   out(table(['memory MB', ...sizes.flatMap((s) => [`${s} ms`, `${s} $`]), 'mean $'], MODEL_MEMORY_MB.map((m) => [
     m,
