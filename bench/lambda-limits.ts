@@ -195,60 +195,69 @@ function cgroupV1(memoryMb: number): Cgroup | string {
 /** Moves the shell into the cgroups, then execs the command (same pid, so its children follow). */
 const JOIN = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"';
 
+/** The cgroup of a `memoryMb` function (v2 first, v1 as the fallback), or why there is none. */
+function cgroupFor(memoryMb: number): Cgroup | string {
+  const v2 = cgroupV2(memoryMb);
+  if (typeof v2 !== 'string') return v2;
+  const v1 = cgroupV1(memoryMb);
+  if (typeof v1 !== 'string') return v1;
+  const user = process.getuid?.() === 0 ? '' : ', not running as root';
+  return `${v2}; ${v1}${user}`;
+}
+
+type Ended = { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+
+/** The command that runs `cmd args` inside the cgroup. */
+function joining(cgroup: Cgroup, cmd: string, args: string[]): [string, string[]] {
+  return ['/bin/sh', ['-c', JOIN, 'lambda-limits', ...cgroup.procs, '--', cmd, ...args]];
+}
+
+/** What a run under the cgroup did, read from the cgroup before it is removed. */
+function limitedRun(r: Ended, cgroup: Cgroup, memoryMb: number, cpuShare: number): LimitedRun {
+  const u = cgroup.usage();
+  return {
+    status: r.status,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    applied: r.status !== 125,
+    how: r.status === 125 ? `${cgroup.how}: could not join it: ${r.stderr.trim()}` : cgroup.how,
+    memoryMb,
+    cpuShare,
+    peakMb: u.peakMb,
+    limitHits: u.limitHits,
+    oomKilled: r.signal === 'SIGKILL' && ((u.oomKills ?? 0) > 0 || (u.limitHits ?? 0) > 0),
+  };
+}
+
+/** A run without limits, and why. */
+function unlimitedRun(r: Ended, how: string, memoryMb: number, cpuShare: number): LimitedRun {
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, applied: false, how, memoryMb, cpuShare, oomKilled: false };
+}
+
+function removeCgroup(cgroup: Cgroup): void {
+  try {
+    cgroup.remove();
+  } catch { /* a process left behind keeps it; it goes with the parent */ }
+}
+
 /**
  * Runs `cmd args` under the limits of a `memoryMb` function, synchronously (options as for
  * spawnSync; the output is read as UTF-8). Without the limits when they cannot be applied.
  */
 export function runLimited(memoryMb: number, cmd: string, args: string[], options: childProcess.SpawnSyncOptions = {}): LimitedRun {
   const cpuShare = cpuQuotaUs(memoryMb) / PERIOD_US;
-  let cgroup: Cgroup | string = cgroupV2(memoryMb);
-  if (typeof cgroup === 'string') {
-    const v2 = cgroup;
-    cgroup = cgroupV1(memoryMb);
-    if (typeof cgroup === 'string') {
-      const user = process.getuid?.() === 0 ? '' : ', not running as root';
-      cgroup = `${v2}; ${cgroup}${user}`;
-    }
-  }
-  const spawn = (c: string, a: string[]) => {
+  const cgroup = cgroupFor(memoryMb);
+  const spawn = (c: string, a: string[]): Ended => {
     const r = childProcess.spawnSync(c, a, { maxBuffer: 256 * 1024 * 1024, ...options, encoding: 'utf8' });
     if (r.error) throw r.error;
     return r;
   };
-  if (typeof cgroup === 'string') {
-    const r = spawn(cmd, args);
-    return {
-      status: r.status,
-      signal: r.signal,
-      stdout: r.stdout,
-      stderr: r.stderr,
-      applied: false,
-      how: cgroup,
-      memoryMb,
-      cpuShare,
-      oomKilled: false,
-    };
-  }
+  if (typeof cgroup === 'string') return unlimitedRun(spawn(cmd, args), cgroup, memoryMb, cpuShare);
   try {
-    const r = spawn('/bin/sh', ['-c', JOIN, 'lambda-limits', ...cgroup.procs, '--', cmd, ...args]);
-    const u = cgroup.usage();
-    return {
-      status: r.status,
-      signal: r.signal,
-      stdout: r.stdout,
-      stderr: r.stderr,
-      applied: r.status !== 125,
-      how: r.status === 125 ? `${cgroup.how}: could not join it: ${r.stderr.trim()}` : cgroup.how,
-      memoryMb,
-      cpuShare,
-      peakMb: u.peakMb,
-      limitHits: u.limitHits,
-      oomKilled: r.signal === 'SIGKILL' && ((u.oomKills ?? 0) > 0 || (u.limitHits ?? 0) > 0),
-    };
+    return limitedRun(spawn(...joining(cgroup, cmd, args)), cgroup, memoryMb, cpuShare);
   } finally {
-    try {
-      cgroup.remove();
-    } catch { /* a process left behind keeps it; it goes with the parent */ }
+    removeCgroup(cgroup);
   }
 }
 
@@ -259,16 +268,7 @@ export function runLimited(memoryMb: number, cmd: string, args: string[], option
 export async function spawnLimited(memoryMb: number | undefined, cmd: string, args: string[],
   options: childProcess.SpawnOptions = {}): Promise<LimitedRun> {
   const cpuShare = memoryMb === undefined ? 1 : cpuQuotaUs(memoryMb) / PERIOD_US;
-  let cgroup: Cgroup | string = 'no limits asked for';
-  if (memoryMb !== undefined) {
-    cgroup = cgroupV2(memoryMb);
-    if (typeof cgroup === 'string') {
-      const v2 = cgroup;
-      cgroup = cgroupV1(memoryMb);
-      if (typeof cgroup === 'string') cgroup = `${v2}; ${cgroup}`;
-    }
-  }
-  type Ended = { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+  const cgroup = memoryMb === undefined ? 'no limits asked for' : cgroupFor(memoryMb);
   const spawn = (c: string, a: string[]) => new Promise<Ended>((resolve, reject) => {
     const child = childProcess.spawn(c, a, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -279,27 +279,11 @@ export async function spawnLimited(memoryMb: number | undefined, cmd: string, ar
     child.on('close', (status, signal) => resolve({ status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
   });
   const mem = memoryMb ?? 0;
-  if (typeof cgroup === 'string') {
-    const r = await spawn(cmd, args);
-    return { ...r, applied: false, how: cgroup, memoryMb: mem, cpuShare, oomKilled: false };
-  }
+  if (typeof cgroup === 'string') return unlimitedRun(await spawn(cmd, args), cgroup, mem, cpuShare);
   try {
-    const r = await spawn('/bin/sh', ['-c', JOIN, 'lambda-limits', ...cgroup.procs, '--', cmd, ...args]);
-    const u = cgroup.usage();
-    return {
-      ...r,
-      applied: r.status !== 125,
-      how: r.status === 125 ? `${cgroup.how}: could not join it: ${r.stderr.trim()}` : cgroup.how,
-      memoryMb: mem,
-      cpuShare,
-      peakMb: u.peakMb,
-      limitHits: u.limitHits,
-      oomKilled: r.signal === 'SIGKILL' && ((u.oomKills ?? 0) > 0 || (u.limitHits ?? 0) > 0),
-    };
+    return limitedRun(await spawn(...joining(cgroup, cmd, args)), cgroup, mem, cpuShare);
   } finally {
-    try {
-      cgroup.remove();
-    } catch { /* a process left behind keeps it; it goes with the parent */ }
+    removeCgroup(cgroup);
   }
 }
 
