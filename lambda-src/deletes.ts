@@ -11,7 +11,8 @@
  * back. So a key ends with its newest event's state: outputs, a failure record, or a tombstone.
  */
 import type { OrderedWriter, Source } from './ordered-writes';
-import { TOMBSTONE_FOLDER, type PipelineConfig } from '../src/contract';
+import { tombstoneKey } from './output-keys';
+import type { PipelineConfig } from '../src/contract';
 
 /** The tombstone written when an input is deleted. */
 export interface Tombstone {
@@ -23,11 +24,6 @@ export interface Tombstone {
   readonly time: string;
 }
 
-/** Where an input's tombstone goes: `<outputPrefix>_deleted/<input key less inputPrefix>.json`. */
-export function tombstoneKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
-  const relative = inputKey.startsWith(config.inputPrefix) ? inputKey.slice(config.inputPrefix.length) : inputKey;
-  return `${config.outputPrefix}${TOMBSTONE_FOLDER}${relative}.json`;
-}
 
 export type RemovalOutcome =
   | { readonly status: 'deleted'; readonly tombstone: string; readonly removed: string[] }

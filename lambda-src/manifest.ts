@@ -10,7 +10,6 @@ import { createHash } from 'crypto';
 import { encode as blurHash } from 'blurhash';
 import sharp from 'sharp';
 import phash from 'sharp-phash';
-import { MANIFEST_FOLDER, type PipelineConfig } from '../src/contract';
 
 /** The manifest document's version. */
 export const MANIFEST_VERSION = 1;
@@ -69,11 +68,6 @@ export interface Manifest<O = Record<string, unknown>> {
   readonly time: string;
 }
 
-/** Where the manifest of an input goes: `<outputPrefix>_manifests/<input key less inputPrefix>.json`. */
-export function manifestKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
-  const relative = inputKey.startsWith(config.inputPrefix) ? inputKey.slice(config.inputPrefix.length) : inputKey;
-  return `${config.outputPrefix}${MANIFEST_FOLDER}${relative}.json`;
-}
 
 /**
  * The image's placeholder, dominant colour and perceptual hash, from one thumbnail of at most

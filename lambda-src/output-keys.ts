@@ -1,6 +1,6 @@
 /** Where the handler writes an input's results in the output bucket, and which variants an input gets. */
 import {
-  DEFAULT_KEY_TEMPLATE, FAILURE_FOLDER, OUTPUT_EXTENSIONS, renderKeyTemplate, SKIPPED_FOLDER,
+  DEFAULT_KEY_TEMPLATE, FAILURE_FOLDER, MANIFEST_FOLDER, OUTPUT_EXTENSIONS, renderKeyTemplate, SKIPPED_FOLDER, TOMBSTONE_FOLDER,
   type PipelineConfig, type RuleConfig, type VariantConfig,
 } from '../src/contract';
 
@@ -19,7 +19,7 @@ export function variantKey(config: Layout, inputKey: string, variant: string | P
 
 /** Where the failure record of an input goes: `<outputPrefix>_failed/<input key less inputPrefix>.json`. */
 export function failureKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
-  return `${config.outputPrefix}${FAILURE_FOLDER}${relativeKey(config, inputKey)}.json`;
+  return recordKey(config, FAILURE_FOLDER, inputKey);
 }
 
 /**
@@ -27,7 +27,22 @@ export function failureKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputP
  * upload: `<outputPrefix>_skipped/<input key less inputPrefix>.json`.
  */
 export function skipRecordKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
-  return `${config.outputPrefix}${SKIPPED_FOLDER}${relativeKey(config, inputKey)}.json`;
+  return recordKey(config, SKIPPED_FOLDER, inputKey);
+}
+
+/** Where the manifest of an input goes: `<outputPrefix>_manifests/<input key less inputPrefix>.json`. */
+export function manifestKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
+  return recordKey(config, MANIFEST_FOLDER, inputKey);
+}
+
+/** Where an input's tombstone goes: `<outputPrefix>_deleted/<input key less inputPrefix>.json`. */
+export function tombstoneKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, inputKey: string): string {
+  return recordKey(config, TOMBSTONE_FOLDER, inputKey);
+}
+
+/** A record about an input, in one of the output prefix's folders: `<outputPrefix><folder><input key less inputPrefix>.json`. */
+function recordKey(config: Pick<PipelineConfig, 'inputPrefix' | 'outputPrefix'>, folder: string, inputKey: string): string {
+  return `${config.outputPrefix}${folder}${relativeKey(config, inputKey)}.json`;
 }
 
 /** True when the never-larger guard of one of `variants` may skip it (`skip`, or `keep-source` for an SVG input). */

@@ -5,12 +5,14 @@
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { removeResults, tombstoneKey } from './deletes';
+import { removeResults } from './deletes';
 import { LABELS_NEED_AWS, type LabelDetector } from './labels';
-import { buildManifest, fingerprint, manifestKey, withManifest } from './manifest';
+import { buildManifest, fingerprint, withManifest } from './manifest';
 import { OrderedWriter, type Existing, type Source } from './ordered-writes';
 import { checkOutputMetadata, copiesUserMetadata, outputHeaders } from './output-headers';
-import { mayBeSkipped, noRuleReason, possibleOutputKeys as outputKeysOf, skipRecordKey, variantExtensions, variantsFor } from './output-keys';
+import {
+  manifestKey, mayBeSkipped, noRuleReason, possibleOutputKeys as outputKeysOf, skipRecordKey, tombstoneKey, variantExtensions, variantsFor,
+} from './output-keys';
 import { decodeKey } from './s3-event';
 import { effectiveMaxBytes, failureKey, ImageRejectedError, transformImage, variantKey, type RejectReason, type TransformPolicy } from './transform';
 import {

@@ -11,7 +11,8 @@ import sharp from 'sharp';
 import { FakeS3 } from './fake-s3';
 import { BLUE, halves, RED, solid, TEAL, WHITE } from './images';
 import { validatePipelineConfig, type PipelineConfig } from '../../lambda-src/config';
-import { fingerprint, hammingDistance, manifestKey, withManifest, EVENT_ENTRY_LIMIT, type Manifest } from '../../lambda-src/manifest';
+import { fingerprint, hammingDistance, withManifest, EVENT_ENTRY_LIMIT, type Manifest } from '../../lambda-src/manifest';
+import { manifestKey } from '../../lambda-src/output-keys';
 import { ImageProcessor } from '../../lambda-src/processor';
 import { s3EventRecord } from '../../lambda-src/s3-event';
 
