@@ -137,13 +137,7 @@ export function sha256(body: Buffer | Uint8Array): string {
 }
 
 /** The manifest of an upload: its outputs (with the SHA-256 of each body, in the same order), the input, the fingerprint. */
-export function buildManifest<O extends object>(m: {
-  readonly bucket: string;
-  readonly key: string;
-  readonly eTag?: string;
-  readonly sequencer?: string;
-  readonly size: number;
-  readonly input: { readonly format: string; readonly width: number; readonly height: number };
+export function buildManifest<O extends object>(m: Pick<Manifest<O>, 'bucket' | 'key' | 'eTag' | 'sequencer' | 'size' | 'input'> & {
   readonly outputs: readonly O[];
   readonly bodies: readonly (Buffer | Uint8Array)[];
   readonly fingerprint: ImageFingerprint;
