@@ -8,8 +8,8 @@ import { handleBatchEvent, isBatchEvent } from './batch-operations';
 import { ConfigError, parsePipelineConfig, type PipelineConfig } from './config';
 import { LabelDetector, newRekognitionClient } from './labels';
 import { ImageProcessor, isSqsEvent, jsonLogger } from './processor';
-import { configureSharp, memoryBudgetFor } from './transform';
-import { CONFIG_ENV_VAR } from '../src/contract';
+import { configureSharp } from './transform';
+import { CONFIG_ENV_VAR, recordMemoryBudget } from '../src/contract';
 
 function init(): ImageProcessor {
   let config: PipelineConfig;
@@ -43,7 +43,7 @@ function init(): ImageProcessor {
   // Labels need Amazon Rekognition, which the local mode has not: none there (the processor says so).
   const labels = config.labels && !endpoint ? new LabelDetector(config.labels, () => newRekognitionClient({ cacheMiddleware })) : undefined;
   // Records processed at once share what the function spares for images.
-  const budget = Math.floor(memoryBudgetFor(memory) / config.concurrency);
+  const budget = recordMemoryBudget(memory, config.concurrency);
   return new ImageProcessor(s3, config, jsonLogger, budget, events, { labels });
 }
 

@@ -5,7 +5,10 @@
 import sharp from 'sharp';
 import { readHeader, type Header } from './image-header';
 import { ImageRejectedError } from './rejection';
-import { DEFAULT_QUALITY, LIMITS, OUTPUT_EXTENSIONS, type InputFormat, type OutputFormat, type PipelineConfig, type VariantConfig } from '../src/contract';
+import {
+  DEFAULT_QUALITY, HANDLER_BASELINE_MB, INPUT_BYTES_HELD, LIMITS, maxDownloadBytes, OUTPUT_EXTENSIONS, recordMemoryBudget,
+  type InputFormat, type OutputFormat, type PipelineConfig, type VariantConfig,
+} from '../src/contract';
 
 export { ImageRejectedError, type RejectReason } from './rejection';
 export { failureKey, variantKey } from './output-keys';
@@ -21,36 +24,22 @@ export type TransformPolicy = Pick<PipelineConfig,
   readonly memoryBudgetBytes?: number;
 };
 
-/**
- * What the handler's process uses before its first image, MiB: the runtime, the bundle, sharp and
- * libvips loaded, the clients created, one small image processed. Measured (bench/mem-limits.ts):
- * 91 MiB in a 128 MB Lambda function on Node.js 24 with its runtime client; 73 MiB for the same
- * process on Node.js 20 without one (at 128, 256 and 512 MB alike). The larger, plus 9 MiB of margin
- * for garbage not yet collected and the log and event buffers.
- */
-export const BASELINE_MEMORY_MB = 100;
+/** What the handler's process uses before its first image, MiB (the contract's HANDLER_BASELINE_MB). */
+export const BASELINE_MEMORY_MB = HANDLER_BASELINE_MB;
 
-/** The memory one image may use in a function of `memoryMb` megabytes. */
+/** The memory one image may use in a function of `memoryMb` megabytes (one record at a time). */
 export function memoryBudgetFor(memoryMb: number): number {
-  return Math.max(16, memoryMb - BASELINE_MEMORY_MB) * 1024 * 1024;
+  return recordMemoryBudget(memoryMb);
 }
 
-/**
- * How many times over the handler holds an input's bytes at its peak: the download's chunks and
- * their concatenation (the S3 client collects the body that way), the garbage they leave until
- * it is collected, and what the decoder keeps while it reads. Measured (bench/mem-limits.ts): 2.6
- * times for an object refused after its download, 3 for a baseline JPEG, 3.9 for a PNG.
- */
-export const INPUT_BYTES_HELD = 4;
+export { INPUT_BYTES_HELD };
 
 /**
  * The largest object worth downloading: the configured limit, and never more than a
  * INPUT_BYTES_HELD-th of the memory budget.
  */
 export function effectiveMaxBytes(policy: Pick<TransformPolicy, 'maxInputBytes' | 'memoryBudgetBytes'>): number {
-  return policy.memoryBudgetBytes === undefined
-    ? policy.maxInputBytes
-    : Math.min(policy.maxInputBytes, Math.floor(policy.memoryBudgetBytes / INPUT_BYTES_HELD));
+  return maxDownloadBytes(policy.maxInputBytes, policy.memoryBudgetBytes);
 }
 
 export type EncodedFormat = Exclude<OutputFormat, 'original'> | 'gif' | 'tiff';

@@ -239,10 +239,37 @@ export const DEFAULT_VARIANT: VariantConfig = completeVariant({
 
 /** Every other default, of the document and of the function that reads it. */
 /**
- * What the handler's process uses before its first image, MiB (measured: BASELINE_MEMORY_MB in
- * lambda-src/transform.ts, which a test keeps equal to this).
+ * What the handler's process uses before its first image, MiB: the runtime, the bundle, sharp and
+ * libvips loaded, the clients created, one small image processed. Measured (bench/mem-limits.ts):
+ * 91 MiB in a 128 MB Lambda function on Node.js 24 with its runtime client; 73 MiB for the same
+ * process on Node.js 20 without one (at 128, 256 and 512 MB alike). The larger, plus 9 MiB of margin
+ * for garbage not yet collected and the log and event buffers.
  */
 export const HANDLER_BASELINE_MB = 100;
+
+/**
+ * How many times over the handler holds an input's bytes at its peak: the download's buffer, the
+ * garbage it leaves until it is collected, and what the decoder keeps while it reads. Measured
+ * (bench/mem-limits.ts): 2.6 times for an object refused after its download, 3 for a baseline
+ * JPEG, 3.9 for a PNG.
+ */
+export const INPUT_BYTES_HELD = 4;
+
+/**
+ * The memory, in bytes, one record may use in a function of `memoryMb` megabytes that processes
+ * `concurrency` records at once: what the baseline leaves (never less than 16 MiB), shared evenly.
+ */
+export function recordMemoryBudget(memoryMb: number, concurrency = 1): number {
+  return Math.floor(Math.max(16, memoryMb - HANDLER_BASELINE_MB) * 1024 * 1024 / concurrency);
+}
+
+/**
+ * The largest object worth downloading: `maxInputBytes`, and never more than an
+ * INPUT_BYTES_HELD-th of the record's memory budget (none: no such bound).
+ */
+export function maxDownloadBytes(maxInputBytes: number, memoryBudgetBytes?: number): number {
+  return memoryBudgetBytes === undefined ? maxInputBytes : Math.min(maxInputBytes, Math.floor(memoryBudgetBytes / INPUT_BYTES_HELD));
+}
 
 export const DEFAULTS = {
   inputPrefix: '',

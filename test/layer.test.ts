@@ -26,7 +26,7 @@ function layerAssetKey(architecture?: lambda.Architecture): string {
 const PINNED_ASSET_HASHES = {
   arm64: '082a2f9071c28d424b94898c394b0e334088842f04b1308b5f8b2b9b13416dbc.zip',
   x64: '213f398e5fffff799b3a3f2e70033e0f384b56582ac4bd4c60fba364a71f6aea.zip',
-  handler: 'ce79ebe55b17eaec73419aa80adfc09094f01bc278f1d959f8781be7d888adad.zip',
+  handler: '917b3b0f8b47b3a17abe49e9c3c316c024f25aab53eb0e8d13d747e6b91f9e09.zip',
 };
 
 function handlerAssetKey(): string {

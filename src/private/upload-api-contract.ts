@@ -4,11 +4,12 @@
  * the routes, and the content types uploads may have. The functions also read the pipeline's own
  * `PIPELINE_CONFIG`, so that they compute output keys exactly as the processor does.
  *
- * Pure TypeScript with no import, so that jsii compiles it with the construct and esbuild bundles
- * it into the API's function and the local mode.
+ * Pure TypeScript that imports only the pipeline's contract (itself without imports), so that jsii
+ * compiles it with the construct and esbuild bundles it into the API's function and the local mode.
  *
  * @internal
  */
+import { maxDownloadBytes, recordMemoryBudget } from '../contract';
 
 /** The environment variable that carries the API's document to its functions. */
 export const UPLOAD_API_ENV_VAR = 'UPLOAD_API_CONFIG';
@@ -73,13 +74,10 @@ export const UPLOAD_TYPES = {
 } as const;
 
 /**
- * What the handler downloads at most with `memoryMb` of memory shared by `concurrency` records
- * (lambda-src/process-image.lambda.ts and `effectiveMaxBytes` of lambda-src/transform.ts): the
- * memory less 100 MiB of baseline (never less than 16 MiB), a `concurrency`-th of it per image,
- * held 4 times over at its peak. An upload larger than this would be rejected after it was made, so
- * the API refuses to sign it.
+ * What the handler downloads at most with `memoryMb` of memory shared by `concurrency` records,
+ * by the pipeline contract's own rule. An upload larger than this would be rejected after it was
+ * made, so the API refuses to sign it.
  */
 export function handlerMaxBytes(maxInputBytes: number, memoryMb: number, concurrency = 1): number {
-  const budget = Math.floor(Math.max(16, memoryMb - 100) * 1024 * 1024 / concurrency);
-  return Math.min(maxInputBytes, Math.floor(budget / 4));
+  return maxDownloadBytes(maxInputBytes, recordMemoryBudget(memoryMb, concurrency));
 }
